@@ -1,0 +1,597 @@
+//! The validated domain model. Every value here has passed validation: names are valid DNS names,
+//! ports are in range, every referenced service exists, and each domain's zone is consistent.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+
+use hickory_proto::rr::Name;
+use hickory_proto::rr::Record;
+use hickory_proto::rr::rdata::CAA;
+
+use crate::mta_sts::MtaStsPolicy;
+use ipnet::IpNet;
+
+/// A whole validated configuration.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// This box.
+    pub server: Server,
+    /// HTTPS certificate settings.
+    pub tls: Tls,
+    /// Services in name order.
+    pub services: Vec<Service>,
+    /// Every served domain: each primary followed by its aliases, in file order.
+    pub domains: Vec<Domain>,
+    /// Explicit addresses of in-zone host names, after `{domain}` expansion.
+    pub hosts: Vec<HostAddresses>,
+}
+
+/// The addresses of one host name from `[hosts]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostAddresses {
+    /// The host name, possibly with `{domain}`.
+    pub name: HostTemplate,
+    /// Its addresses.
+    pub addresses: Vec<IpAddr>,
+}
+
+/// This box: what the published helper names point to, and where it listens.
+#[derive(Debug, Clone)]
+pub struct Server {
+    /// IPv4 addresses of `autoconfig.`/`autodiscover.`/`mta-sts.` names.
+    pub ipv4: Vec<Ipv4Addr>,
+    /// IPv6 addresses of the same names.
+    pub ipv6: Vec<Ipv6Addr>,
+    /// CNAME target used for those names instead of addresses.
+    pub cname: Option<Name>,
+    /// DNS listeners (UDP and TCP).
+    pub dns: Vec<SocketAddr>,
+    /// Plain HTTP listeners.
+    pub http: Vec<SocketAddr>,
+    /// HTTPS listeners.
+    pub https: Vec<SocketAddr>,
+    /// Directory for serial numbers and lab certificates.
+    pub state_dir: PathBuf,
+}
+
+impl Server {
+    /// The box's addresses, IPv4 first.
+    pub fn addresses(&self) -> Vec<IpAddr> {
+        self.ipv4
+            .iter()
+            .copied()
+            .map(IpAddr::V4)
+            .chain(self.ipv6.iter().copied().map(IpAddr::V6))
+            .collect()
+    }
+}
+
+/// How HTTPS obtains certificates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Generate a CA and a certificate per served name on first start.
+    Lab,
+    /// Use the configured certificate files.
+    Files,
+    /// No HTTPS.
+    Off,
+}
+
+/// HTTPS certificate settings.
+#[derive(Debug, Clone)]
+pub struct Tls {
+    /// The mode.
+    pub mode: TlsMode,
+    /// Certificate files, in file order.
+    pub certificates: Vec<CertificateFiles>,
+}
+
+/// A certificate chain and key on disk, and the names it serves.
+#[derive(Debug, Clone)]
+pub struct CertificateFiles {
+    /// Names (lower case), `*.` wildcards allowed.
+    pub names: Vec<String>,
+    /// PEM chain path (resolved against the config file's directory).
+    pub cert: PathBuf,
+    /// PEM key path.
+    pub key: PathBuf,
+}
+
+/// A mail service: a provider's servers shared by many domains.
+#[derive(Debug, Clone)]
+pub struct Service {
+    /// The name it is referenced by.
+    pub id: String,
+    /// Display name, if set.
+    pub display_name: Option<String>,
+    /// Short display name, if set.
+    pub short_name: Option<String>,
+    /// Incoming servers in preference order.
+    pub incoming: Vec<Endpoint>,
+    /// Outgoing servers in preference order.
+    pub outgoing: Vec<Endpoint>,
+    /// Documentation links.
+    pub documentation: Vec<Documentation>,
+    /// Web mail URL.
+    pub webmail: Option<String>,
+    /// CalDAV URL.
+    pub caldav: Option<DavUrl>,
+    /// CardDAV URL.
+    pub carddav: Option<DavUrl>,
+    /// OAuth2 endpoints.
+    pub oauth2: Option<OAuth2>,
+}
+
+/// One server a client connects to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Protocol.
+    pub protocol: Protocol,
+    /// Host name, possibly with `{domain}`.
+    pub host: HostTemplate,
+    /// TCP port.
+    pub port: u16,
+    /// Transport security.
+    pub security: Security,
+    /// Authentication methods, most preferred first (never empty).
+    pub auth: Vec<AuthMethod>,
+    /// Username the client logs in with.
+    pub username: Username,
+}
+
+/// A mail access or submission protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// IMAP4.
+    Imap,
+    /// POP3.
+    Pop3,
+    /// SMTP submission.
+    Smtp,
+}
+
+impl Protocol {
+    /// The lower-case name used in configuration and in Thunderbird's `type` attribute.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Imap => "imap",
+            Protocol::Pop3 => "pop3",
+            Protocol::Smtp => "smtp",
+        }
+    }
+
+    /// The conventional port for this protocol with `security` (RFC 8314 and RFC 6186).
+    pub fn default_port(self, security: Security) -> u16 {
+        match (self, security) {
+            (Protocol::Imap, Security::Tls) => 993,
+            (Protocol::Imap, _) => 143,
+            (Protocol::Pop3, Security::Tls) => 995,
+            (Protocol::Pop3, _) => 110,
+            (Protocol::Smtp, Security::Tls) => 465,
+            (Protocol::Smtp, _) => 587,
+        }
+    }
+}
+
+/// Transport security of an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Security {
+    /// TLS from the first byte on a dedicated port (Thunderbird `SSL`).
+    Tls,
+    /// Plain connection upgraded with STARTTLS/STLS before authentication.
+    StartTls,
+    /// No encryption (only when configured on purpose).
+    Plain,
+}
+
+impl Security {
+    /// The configuration spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Security::Tls => "tls",
+            Security::StartTls => "starttls",
+            Security::Plain => "plain",
+        }
+    }
+}
+
+/// An authentication method, spelled as Thunderbird's `<authentication>` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuthMethod {
+    /// Password sent in the clear inside TLS (SASL PLAIN/LOGIN).
+    PasswordCleartext,
+    /// Challenge-response password (CRAM-MD5, SCRAM).
+    PasswordEncrypted,
+    /// OAuth2 bearer tokens.
+    OAuth2,
+    /// NTLM.
+    Ntlm,
+    /// Kerberos.
+    Gssapi,
+    /// Admitted by client IP address.
+    ClientIpAddress,
+    /// TLS client certificate (SASL EXTERNAL).
+    TlsClientCert,
+    /// No authentication.
+    None,
+    /// SMTP after POP.
+    SmtpAfterPop,
+}
+
+impl AuthMethod {
+    /// Every method, for error messages.
+    pub const ALL: [AuthMethod; 9] = [
+        AuthMethod::PasswordCleartext,
+        AuthMethod::PasswordEncrypted,
+        AuthMethod::OAuth2,
+        AuthMethod::Ntlm,
+        AuthMethod::Gssapi,
+        AuthMethod::ClientIpAddress,
+        AuthMethod::TlsClientCert,
+        AuthMethod::None,
+        AuthMethod::SmtpAfterPop,
+    ];
+
+    /// Thunderbird's spelling, also used in configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::PasswordCleartext => "password-cleartext",
+            AuthMethod::PasswordEncrypted => "password-encrypted",
+            AuthMethod::OAuth2 => "OAuth2",
+            AuthMethod::Ntlm => "NTLM",
+            AuthMethod::Gssapi => "GSSAPI",
+            AuthMethod::ClientIpAddress => "client-IP-address",
+            AuthMethod::TlsClientCert => "TLS-client-cert",
+            AuthMethod::None => "none",
+            AuthMethod::SmtpAfterPop => "smtp-after-pop",
+        }
+    }
+
+    /// Parses a configuration or Thunderbird spelling, including the deprecated synonyms
+    /// `plain` (= password-cleartext) and `secure` (= password-encrypted).
+    pub fn parse(s: &str) -> Option<AuthMethod> {
+        match s {
+            "plain" => return Some(AuthMethod::PasswordCleartext),
+            "secure" => return Some(AuthMethod::PasswordEncrypted),
+            _ => {}
+        }
+        AuthMethod::ALL
+            .into_iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
+/// The username a client logs in with, as a template with Thunderbird placeholders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Username {
+    /// The full address (`%EMAILADDRESS%`).
+    Address,
+    /// The part before `@` (`%EMAILLOCALPART%`).
+    LocalPart,
+    /// Any other template, e.g. `%EMAILLOCALPART%.%EMAILDOMAIN%`.
+    Template(String),
+}
+
+impl Username {
+    /// The template with `%EMAILADDRESS%`-style placeholders.
+    pub fn template(&self) -> &str {
+        match self {
+            Username::Address => "%EMAILADDRESS%",
+            Username::LocalPart => "%EMAILLOCALPART%",
+            Username::Template(t) => t,
+        }
+    }
+
+    /// The username for a concrete address.
+    pub fn for_address(&self, address: &EmailAddress) -> String {
+        expand_placeholders(self.template(), address)
+    }
+}
+
+/// Replaces `%EMAILADDRESS%`, `%EMAILLOCALPART%` and `%EMAILDOMAIN%` in `template`.
+pub fn expand_placeholders(template: &str, address: &EmailAddress) -> String {
+    template
+        .replace("%EMAILADDRESS%", address.as_str())
+        .replace("%EMAILLOCALPART%", address.local_part())
+        .replace("%EMAILDOMAIN%", address.domain())
+}
+
+/// A host name that may contain `{domain}`, replaced by the domain being served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostTemplate(String);
+
+impl HostTemplate {
+    /// Wraps an already validated template.
+    pub(crate) fn new(template: String) -> Self {
+        HostTemplate(template)
+    }
+
+    /// The template as written (lower case, no trailing dot).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The host name for `domain` (no trailing dot).
+    pub fn expand(&self, domain: &Name) -> String {
+        let d = crate::name::display(domain);
+        self.0.replace("{domain}", &d)
+    }
+}
+
+/// A documentation link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Documentation {
+    /// URL.
+    pub url: String,
+    /// `(language, text)` pairs.
+    pub descriptions: Vec<(String, String)>,
+}
+
+/// A CalDAV or CardDAV URL, split the way DNS (RFC 6764) publishes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DavUrl {
+    /// The URL as configured.
+    pub url: String,
+    /// Whether it is `https`.
+    pub https: bool,
+    /// Host name (lower case).
+    pub host: String,
+    /// Port (explicit or the scheme's default).
+    pub port: u16,
+    /// Path (at least `/`).
+    pub path: String,
+}
+
+/// OAuth2 endpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuth2 {
+    /// Issuer.
+    pub issuer: String,
+    /// Space-separated scopes.
+    pub scope: String,
+    /// Authorization URL.
+    pub auth_url: String,
+    /// Token URL.
+    pub token_url: String,
+}
+
+/// A served domain: a primary, or an alias answered like its target.
+#[derive(Debug, Clone)]
+pub struct Domain {
+    /// The domain (lower case, absolute).
+    pub name: Name,
+    /// For an alias: the primary domain it mirrors.
+    pub alias_of: Option<Name>,
+    /// Indexes into [`Model::services`], in configured order.
+    pub services: Vec<usize>,
+    /// What is served for it.
+    pub features: Features,
+    /// DNS settings of its zone.
+    pub dns: DomainDns,
+}
+
+impl Domain {
+    /// The name `{domain}` expands to: the primary's name, also for aliases, because an alias is
+    /// answered exactly like its target (same servers, same certificates).
+    pub fn template_domain(&self) -> &Name {
+        self.alias_of.as_ref().unwrap_or(&self.name)
+    }
+}
+
+/// Per-domain feature switches (all on by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Features {
+    /// Thunderbird autoconfig and the `autoconfig.` name.
+    pub autoconfig: bool,
+    /// Outlook Autodiscover, the `autodiscover.` name and `_autodiscover._tcp` SRV.
+    pub autodiscover: bool,
+    /// Apple configuration profiles.
+    pub mobileconfig: bool,
+    /// MTA-STS policy, `mta-sts.` name and `_mta-sts` TXT.
+    pub mta_sts: bool,
+    /// RFC 6186/8314 SRV records.
+    pub srv: bool,
+}
+
+/// DNS settings of one domain's zone.
+#[derive(Debug, Clone)]
+pub struct DomainDns {
+    /// TTL of generated records.
+    pub ttl: u32,
+    /// MX records.
+    pub mx: Vec<MxEntry>,
+    /// SPF text.
+    pub spf: Option<String>,
+    /// DMARC text.
+    pub dmarc: Option<String>,
+    /// DKIM keys.
+    pub dkim: Vec<DkimKey>,
+    /// TLS-RPT destinations.
+    pub tls_rpt: Vec<String>,
+    /// CAA records.
+    pub caa: Vec<CAA>,
+    /// The MTA-STS policy (present exactly when the feature is on and the domain has MX hosts).
+    pub mta_sts: Option<MtaStsPolicy>,
+    /// Name servers.
+    pub name_servers: Vec<Name>,
+    /// SOA contact and timers.
+    pub soa: SoaSettings,
+    /// `_autodiscover._tcp` SRV parameters.
+    pub autodiscover_srv: SrvParams,
+    /// Who may transfer the zone.
+    pub axfr: Vec<IpNet>,
+    /// Extra records from the `records` key, already placed in this zone.
+    pub extra: Vec<Record>,
+}
+
+/// One MX record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MxEntry {
+    /// Preference (lower first).
+    pub priority: u16,
+    /// Exchange host (root for a null MX).
+    pub host: Name,
+}
+
+/// One DKIM key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DkimKey {
+    /// Selector (one or more labels).
+    pub selector: Name,
+    /// Record text.
+    pub value: String,
+}
+
+/// SOA contact and timers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SoaSettings {
+    /// RNAME (the contact address as a DNS name).
+    pub contact: Name,
+    /// Refresh.
+    pub refresh: u32,
+    /// Retry.
+    pub retry: u32,
+    /// Expire.
+    pub expire: u32,
+    /// Negative-caching TTL (RFC 2308).
+    pub minimum: u32,
+}
+
+/// Parameters of a generated SRV record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SrvParams {
+    /// Priority.
+    pub priority: u16,
+    /// Weight.
+    pub weight: u16,
+    /// Port.
+    pub port: u16,
+    /// Target, or `None` for the default (the domain's own `autodiscover.` name, or the box's CNAME
+    /// target when it has one).
+    pub target: Option<Name>,
+}
+
+/// A syntactically valid e-mail address (`local@domain`), as clients send it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailAddress {
+    text: String,
+    at: usize,
+}
+
+/// Why an e-mail address was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddressError {
+    /// Longer than 254 octets (RFC 5321's path limit).
+    #[error("address is longer than 254 characters")]
+    TooLong,
+    /// Not exactly one `@`, or an empty side.
+    #[error("address must be local-part@domain")]
+    Shape,
+    /// A control character, space or angle bracket.
+    #[error("address contains a forbidden character")]
+    Character,
+    /// The domain is not a valid DNS name.
+    #[error("address domain is not a valid domain name")]
+    Domain,
+}
+
+impl EmailAddress {
+    /// Validates `s`: one `@`, non-empty local part of at most 64 octets, a valid domain, no control
+    /// characters, whitespace or brackets; the domain is lower-cased.
+    pub fn parse(s: &str) -> Result<EmailAddress, AddressError> {
+        let s = s.trim();
+        if s.len() > 254 {
+            return Err(AddressError::TooLong);
+        }
+        if s.chars()
+            .any(|c| c.is_control() || c.is_whitespace() || matches!(c, '<' | '>' | '"' | '\\'))
+        {
+            return Err(AddressError::Character);
+        }
+        let mut parts = s.split('@');
+        let (Some(local), Some(domain), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(AddressError::Shape);
+        };
+        if local.is_empty() || domain.is_empty() || local.len() > 64 {
+            return Err(AddressError::Shape);
+        }
+        let name = crate::name::parse_hostname(domain).map_err(|_| AddressError::Domain)?;
+        let domain = crate::name::display(&name);
+        Ok(EmailAddress {
+            at: local.len(),
+            text: format!("{local}@{domain}"),
+        })
+    }
+
+    /// The whole address.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The part before `@`.
+    pub fn local_part(&self) -> &str {
+        &self.text[..self.at]
+    }
+
+    /// The domain (lower case, no trailing dot).
+    pub fn domain(&self) -> &str {
+        &self.text[self.at + 1..]
+    }
+}
+
+impl fmt::Display for EmailAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_validated_and_domain_lower_cased() {
+        let a = EmailAddress::parse("Alice@Example.NET").unwrap();
+        assert_eq!(a.as_str(), "Alice@example.net");
+        assert_eq!(a.local_part(), "Alice");
+        assert_eq!(a.domain(), "example.net");
+        assert_eq!(EmailAddress::parse("a@b@c"), Err(AddressError::Shape));
+        assert_eq!(EmailAddress::parse("@b.c"), Err(AddressError::Shape));
+        assert_eq!(EmailAddress::parse("a b@c.d"), Err(AddressError::Character));
+        assert_eq!(EmailAddress::parse("a<@c.d"), Err(AddressError::Character));
+        assert_eq!(EmailAddress::parse("a@-bad-.d"), Err(AddressError::Domain));
+        assert_eq!(
+            EmailAddress::parse(&format!("{}@x.y", "a".repeat(300))),
+            Err(AddressError::TooLong)
+        );
+    }
+
+    #[test]
+    fn usernames_expand_placeholders() {
+        let a = EmailAddress::parse("bob@example.org").unwrap();
+        assert_eq!(Username::Address.for_address(&a), "bob@example.org");
+        assert_eq!(Username::LocalPart.for_address(&a), "bob");
+        assert_eq!(
+            Username::Template("%EMAILLOCALPART%.%EMAILDOMAIN%".into()).for_address(&a),
+            "bob.example.org"
+        );
+    }
+
+    #[test]
+    fn auth_methods_accept_synonyms() {
+        assert_eq!(
+            AuthMethod::parse("plain"),
+            Some(AuthMethod::PasswordCleartext)
+        );
+        assert_eq!(
+            AuthMethod::parse("secure"),
+            Some(AuthMethod::PasswordEncrypted)
+        );
+        assert_eq!(AuthMethod::parse("oauth2"), Some(AuthMethod::OAuth2));
+        assert_eq!(AuthMethod::parse("kerberos"), None);
+        for m in AuthMethod::ALL {
+            assert_eq!(AuthMethod::parse(m.as_str()), Some(m));
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! What a mail client is told for one domain: the input of every autoconfig format.
+
+use hickory_proto::rr::Name;
+
+use crate::model::{
+    AuthMethod, DavUrl, Documentation, Domain, Model, OAuth2, Protocol, Security, Username,
+};
+use crate::name;
+
+/// Settings for one served domain, with host names expanded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientSettings {
+    /// The domain asked about (lower case, no trailing dot).
+    pub domain: String,
+    /// Provider id: the primary domain (aliases report their target).
+    pub provider_id: String,
+    /// Display name.
+    pub display_name: String,
+    /// Short display name.
+    pub short_name: String,
+    /// Incoming servers in preference order.
+    pub incoming: Vec<ServerSettings>,
+    /// Outgoing servers in preference order.
+    pub outgoing: Vec<ServerSettings>,
+    /// Documentation links.
+    pub documentation: Vec<Documentation>,
+    /// Web mail URL.
+    pub webmail: Option<String>,
+    /// CalDAV URL.
+    pub caldav: Option<DavUrl>,
+    /// CardDAV URL.
+    pub carddav: Option<DavUrl>,
+    /// OAuth2 endpoints.
+    pub oauth2: Option<OAuth2>,
+}
+
+/// One server as a client should use it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerSettings {
+    /// Protocol.
+    pub protocol: Protocol,
+    /// Host name (no trailing dot) or IP literal.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Transport security.
+    pub security: Security,
+    /// Authentication methods, most preferred first.
+    pub auth: Vec<AuthMethod>,
+    /// Username template.
+    pub username: Username,
+}
+
+impl Model {
+    /// The served domain called `name` (any letter case, trailing dot optional, Unicode accepted).
+    pub fn find_domain(&self, name: &str) -> Option<&Domain> {
+        let n = name::parse_hostname(name).ok()?;
+        self.domains.iter().find(|d| d.name == n)
+    }
+
+    /// The domain `host` belongs to, for a request's Host header: the domain itself, one of its
+    /// `autoconfig.`/`autodiscover.`/`mta-sts.` names, or a service host expanded for it.
+    pub fn domain_for_host(&self, host: &str) -> Option<&Domain> {
+        let n = name::parse_hostname(host).ok()?;
+        if let Some(d) = self.domains.iter().find(|d| d.name == n) {
+            return Some(d);
+        }
+        for label in ["autoconfig", "autodiscover", "mta-sts"] {
+            if n.iter()
+                .next()
+                .is_some_and(|l| l.eq_ignore_ascii_case(label.as_bytes()))
+            {
+                let parent: Name = n.base_name();
+                if let Some(d) = self.domains.iter().find(|d| d.name == parent) {
+                    return Some(d);
+                }
+            }
+        }
+        let host = name::display(&n);
+        self.domains.iter().find(|d| {
+            d.services
+                .iter()
+                .flat_map(|&i| {
+                    self.services[i]
+                        .incoming
+                        .iter()
+                        .chain(&self.services[i].outgoing)
+                })
+                .any(|e| e.host.expand(d.template_domain()) == host)
+        })
+    }
+
+    /// The settings a client gets for `domain`.
+    pub fn client_settings(&self, domain: &Domain) -> ClientSettings {
+        let services: Vec<_> = domain.services.iter().map(|&i| &self.services[i]).collect();
+        let tmpl = domain.template_domain();
+        let server = |e: &crate::model::Endpoint| ServerSettings {
+            protocol: e.protocol,
+            host: e.host.expand(tmpl),
+            port: e.port,
+            security: e.security,
+            auth: e.auth.clone(),
+            username: e.username.clone(),
+        };
+        let provider = name::display(tmpl);
+        let display_name = services
+            .iter()
+            .find_map(|s| s.display_name.clone())
+            .unwrap_or_else(|| provider.clone());
+        let short_name = services
+            .iter()
+            .find_map(|s| s.short_name.clone())
+            .unwrap_or_else(|| provider.split('.').next().unwrap_or(&provider).to_owned());
+        ClientSettings {
+            domain: name::display(&domain.name),
+            provider_id: provider,
+            display_name,
+            short_name,
+            incoming: services
+                .iter()
+                .flat_map(|s| &s.incoming)
+                .map(server)
+                .collect(),
+            outgoing: services
+                .iter()
+                .flat_map(|s| &s.outgoing)
+                .map(server)
+                .collect(),
+            documentation: services
+                .iter()
+                .flat_map(|s| s.documentation.iter().cloned())
+                .collect(),
+            webmail: services.iter().find_map(|s| s.webmail.clone()),
+            caldav: services.iter().find_map(|s| s.caldav.clone()),
+            carddav: services.iter().find_map(|s| s.carddav.clone()),
+            oauth2: services.iter().find_map(|s| s.oauth2.clone()),
+        }
+    }
+}

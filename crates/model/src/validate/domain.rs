@@ -1,0 +1,811 @@
+//! `[[domain]]` entries merged with `[defaults]`, and their aliases.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::ops::Range;
+
+use hickory_proto::rr::rdata::CAA;
+use hickory_proto::rr::{Name, RData, Record};
+use ipnet::IpNet;
+use toml::Spanned;
+
+use super::{Diagnostics, DomainSpans, int_in};
+use crate::config::{AliasEntry, ConfigFile, DomainSection};
+use crate::model::{
+    DkimKey, Domain, DomainDns, Features, HostTemplate, Model, MxEntry, SoaSettings, SrvParams,
+};
+use crate::mta_sts::{MAX_AGE_LIMIT, MtaStsMode, MtaStsPolicy};
+use crate::name;
+
+/// Default TTL of generated records.
+pub const DEFAULT_TTL: u32 = 3600;
+
+pub(super) fn domains(
+    file: &ConfigFile,
+    text: &str,
+    model: &mut Model,
+    diags: &mut Diagnostics,
+) -> DomainSpans {
+    let mut spans = DomainSpans::default();
+    let mut seen: HashMap<Name, String> = HashMap::new();
+    let empty = DomainSection::default();
+    let defaults = file.defaults.as_ref().unwrap_or(&empty);
+    if let Some(n) = &defaults.name {
+        diags.push(
+            Some(n.span()),
+            "defaults.name",
+            "`name` belongs in a [[domain]], not in [defaults]",
+        );
+    }
+    if let Some(a) = &defaults.aliases {
+        let span = a.first().map(|a| a.span());
+        diags.push(
+            span,
+            "defaults.aliases",
+            "`aliases` belongs in a [[domain]], not in [defaults]",
+        );
+    }
+    if file.domain.is_empty() {
+        diags.push(
+            None,
+            "domain",
+            "no [[domain]] is configured; add at least one",
+        );
+    }
+    for (i, section) in file.domain.iter().enumerate() {
+        let merged = Merged {
+            d: section,
+            def: defaults,
+            i,
+        };
+        let Some(name_v) = &section.name else {
+            diags.push(
+                None,
+                format!("domain[{i}].name"),
+                "every [[domain]] needs a `name`",
+            );
+            continue;
+        };
+        let key = format!("domain[{i}].name");
+        let Some(domain_name) = parse_name(name_v.get_ref(), name_v.span(), &key, diags) else {
+            continue;
+        };
+        if !claim(&mut seen, &domain_name, &key, name_v.span(), diags) {
+            continue;
+        }
+        spans.record(&domain_name, "name", key, name_v.span());
+        let Some(primary) = domain(&merged, domain_name, text, model, &mut spans, diags) else {
+            continue;
+        };
+        let aliases = section.aliases.as_deref().unwrap_or_default();
+        let mut alias_domains = Vec::new();
+        for (j, a) in aliases.iter().enumerate() {
+            let akey = format!("domain[{i}].aliases[{j}]");
+            let Some(alias_name) = parse_name(a.get_ref().name(), a.span(), &akey, diags) else {
+                continue;
+            };
+            if !claim(&mut seen, &alias_name, &akey, a.span(), diags) {
+                continue;
+            }
+            spans.record(&alias_name, "name", akey, a.span());
+            alias_domains.push(alias(&primary, alias_name, a.get_ref()));
+        }
+        model.domains.push(primary);
+        model.domains.extend(alias_domains);
+    }
+    spans
+}
+
+/// A `[[domain]]` with `[defaults]` beneath it.
+struct Merged<'a> {
+    d: &'a DomainSection,
+    def: &'a DomainSection,
+    i: usize,
+}
+
+impl<'a> Merged<'a> {
+    /// The domain's own value, else the default's, with the key path it came from.
+    fn get<T>(
+        &self,
+        key: &str,
+        f: impl Fn(&'a DomainSection) -> &'a Option<T>,
+    ) -> Option<(&'a T, String)> {
+        match (f(self.d), f(self.def)) {
+            (Some(v), _) => Some((v, format!("domain[{}].{key}", self.i))),
+            (None, Some(v)) => Some((v, format!("defaults.{key}"))),
+            (None, None) => None,
+        }
+    }
+}
+
+fn parse_name(raw: &str, span: Range<usize>, key: &str, diags: &mut Diagnostics) -> Option<Name> {
+    match name::parse_hostname(raw) {
+        Ok(n) if n.num_labels() >= 1 => Some(n),
+        Ok(_) => None,
+        Err(e) => {
+            diags.push(Some(span), key, e);
+            None
+        }
+    }
+}
+
+/// Records that `name` is served; refuses a second domain or alias with the same name.
+fn claim(
+    seen: &mut HashMap<Name, String>,
+    name: &Name,
+    key: &str,
+    span: Range<usize>,
+    diags: &mut Diagnostics,
+) -> bool {
+    if let Some(first) = seen.get(name) {
+        diags.push(
+            Some(span),
+            key,
+            format!("`{}` is already configured at {first}", name::display(name)),
+        );
+        return false;
+    }
+    seen.insert(name.clone(), key.to_owned());
+    true
+}
+
+fn domain(
+    m: &Merged<'_>,
+    domain_name: Name,
+    text: &str,
+    model: &Model,
+    spans: &mut DomainSpans,
+    diags: &mut Diagnostics,
+) -> Option<Domain> {
+    let before = diags.len();
+    let services = services(m, model, &domain_name, diags);
+    let features = Features {
+        autoconfig: m
+            .get("autoconfig", |d| &d.autoconfig)
+            .is_none_or(|(v, _)| *v),
+        autodiscover: m
+            .get("autodiscover", |d| &d.autodiscover)
+            .is_none_or(|(v, _)| *v),
+        mobileconfig: m
+            .get("mobileconfig", |d| &d.mobileconfig)
+            .is_none_or(|(v, _)| *v),
+        mta_sts: m.get("mta_sts", |d| &d.mta_sts).is_none_or(|(v, _)| *v),
+        srv: m.get("srv", |d| &d.srv).is_none_or(|(v, _)| *v),
+    };
+    let ttl = match m.get("ttl", |d| &d.ttl) {
+        Some((v, key)) => {
+            int_in::<u32>(v, 0, 2_147_483_647, &key, "ttl", diags).unwrap_or(DEFAULT_TTL)
+        }
+        None => DEFAULT_TTL,
+    };
+    let mx = mx(m, &domain_name, spans, diags);
+    let spf = text_record(m.get("spf", |d| &d.spf), "v=spf1", diags);
+    let dmarc = text_record(m.get("dmarc", |d| &d.dmarc), "v=DMARC1", diags);
+    let dkim = dkim(m, diags);
+    let tls_rpt = tls_rpt(m, diags);
+    let caa = caa(m, &domain_name, diags);
+    let mta_sts = mta_sts(m, features.mta_sts, &mx, diags);
+    let name_servers = name_servers(m, &domain_name, spans, diags);
+    let soa = soa(m, &domain_name, diags);
+    let autodiscover_srv = autodiscover_srv(m, &domain_name, spans, diags);
+    let axfr = axfr(m, diags);
+    let extra = match m.get("records", |d| &d.records) {
+        Some((r, key)) => {
+            spans.record(&domain_name, "records", key.clone(), r.span());
+            extra_records(r, &key, &domain_name, ttl, text, diags)
+        }
+        None => Vec::new(),
+    };
+    if diags.len() != before {
+        return None;
+    }
+    Some(Domain {
+        name: domain_name,
+        alias_of: None,
+        services,
+        features,
+        dns: DomainDns {
+            ttl,
+            mx,
+            spf,
+            dmarc,
+            dkim,
+            tls_rpt,
+            caa,
+            mta_sts,
+            name_servers,
+            soa,
+            autodiscover_srv,
+            axfr,
+            extra,
+        },
+    })
+}
+
+fn services(m: &Merged<'_>, model: &Model, domain: &Name, diags: &mut Diagnostics) -> Vec<usize> {
+    let Some((list, key)) = m.get("services", |d| &d.services) else {
+        if model.services.len() == 1 {
+            return vec![0];
+        }
+        let names: Vec<&str> = model.services.iter().map(|s| s.id.as_str()).collect();
+        let why = if names.is_empty() {
+            "no [service.NAME] is defined; define one".to_owned()
+        } else {
+            format!(
+                "say which services serve it (defined: {})",
+                names.join(", ")
+            )
+        };
+        diags.push(
+            m.d.name.as_ref().map(|n| n.span()),
+            format!("domain[{}].services", m.i),
+            why,
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (j, s) in list.iter().enumerate() {
+        match model.services.iter().position(|x| &x.id == s.get_ref()) {
+            Some(idx) if !out.contains(&idx) => out.push(idx),
+            Some(_) => {}
+            None => diags.push(
+                Some(s.span()),
+                format!("{key}[{j}]"),
+                format!(
+                    "service `{}` is not defined (add [service.{}])",
+                    s.get_ref(),
+                    s.get_ref()
+                ),
+            ),
+        }
+    }
+    let incoming = out.iter().any(|&i| !model.services[i].incoming.is_empty());
+    let outgoing = out.iter().any(|&i| !model.services[i].outgoing.is_empty());
+    if !(out.is_empty() || incoming && outgoing) {
+        diags.push(
+            list.first().map(|s| s.span()),
+            key,
+            format!(
+                "`{}` needs at least one incoming and one outgoing server among its services",
+                name::display(domain)
+            ),
+        );
+    }
+    out
+}
+
+/// Expands `{domain}` and parses the result as a host name.
+fn host(
+    raw: &str,
+    domain: &Name,
+    span: Range<usize>,
+    key: &str,
+    diags: &mut Diagnostics,
+) -> Option<Name> {
+    let template = super::service::host_template(raw, Some(span.clone()), key, diags)?;
+    let expanded = HostTemplate::expand(&template, domain);
+    if expanded.parse::<IpAddr>().is_ok() {
+        diags.push(
+            Some(span),
+            key,
+            format!("`{raw}` must be a host name, not an IP address"),
+        );
+        return None;
+    }
+    parse_name(&expanded, span, key, diags)
+}
+
+fn mx(
+    m: &Merged<'_>,
+    domain: &Name,
+    spans: &mut DomainSpans,
+    diags: &mut Diagnostics,
+) -> Vec<MxEntry> {
+    let Some((list, key)) = m.get("mx", |d| &d.mx) else {
+        return Vec::new();
+    };
+    if let Some(first) = list.first() {
+        spans.record(domain, "mx", key.clone(), first.span());
+    }
+    let mut out = Vec::new();
+    for (j, entry) in list.iter().enumerate() {
+        let k = format!("{key}[{j}]");
+        let mut parts = entry.get_ref().split_whitespace();
+        let (Some(prio), Some(target), None) = (parts.next(), parts.next(), parts.next()) else {
+            diags.push(
+                Some(entry.span()),
+                k,
+                format!(
+                    "`{}`: write MX as \"PRIORITY HOST\", e.g. \"10 mx.example.net\"",
+                    entry.get_ref()
+                ),
+            );
+            continue;
+        };
+        let Ok(priority) = prio.parse::<u16>() else {
+            diags.push(
+                Some(entry.span()),
+                k,
+                format!("MX priority `{prio}` must be a number from 0 to 65535"),
+            );
+            continue;
+        };
+        if target == "." {
+            if list.len() != 1 || priority != 0 {
+                diags.push(
+                    Some(entry.span()),
+                    k,
+                    "a null MX (\"0 .\", RFC 7505) must be the only MX record",
+                );
+                continue;
+            }
+            out.push(MxEntry {
+                priority,
+                host: Name::root(),
+            });
+            continue;
+        }
+        if let Some(host) = host(target, domain, entry.span(), &k, diags) {
+            if out.iter().any(|e: &MxEntry| e.host == host) {
+                diags.push(
+                    Some(entry.span()),
+                    k,
+                    format!("MX host `{target}` is listed twice"),
+                );
+                continue;
+            }
+            out.push(MxEntry { priority, host });
+        }
+    }
+    out
+}
+
+fn text_record(
+    v: Option<(&Spanned<String>, String)>,
+    prefix: &str,
+    diags: &mut Diagnostics,
+) -> Option<String> {
+    let (v, key) = v?;
+    let t = v.get_ref().trim();
+    let ok = t.len() >= prefix.len() && t[..prefix.len()].eq_ignore_ascii_case(prefix);
+    let tail_ok =
+        t[prefix.len().min(t.len())..].is_empty() || t[prefix.len()..].starts_with([' ', ';']);
+    if !ok || !tail_ok {
+        diags.push(Some(v.span()), key, format!("must start with `{prefix}`"));
+        return None;
+    }
+    if !t.is_ascii() || t.chars().any(|c| c.is_control()) {
+        diags.push(Some(v.span()), key, "must be printable ASCII");
+        return None;
+    }
+    Some(t.to_owned())
+}
+
+fn dkim(m: &Merged<'_>, diags: &mut Diagnostics) -> Vec<DkimKey> {
+    let Some((list, key)) = m.get("dkim", |d| &d.dkim) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (j, k) in list.iter().enumerate() {
+        let sel = k.selector.get_ref().trim();
+        let valid = !sel.is_empty()
+            && sel.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            });
+        let selector = if valid {
+            Name::from_ascii(sel).ok().map(|n| n.to_lowercase())
+        } else {
+            None
+        };
+        let Some(selector) = selector else {
+            diags.push(
+                Some(k.selector.span()),
+                format!("{key}[{j}].selector"),
+                format!("`{sel}` is not a valid DKIM selector"),
+            );
+            continue;
+        };
+        let value = k
+            .value
+            .get_ref()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if !value.contains("p=") || !value.is_ascii() {
+            diags.push(
+                Some(k.value.span()),
+                format!("{key}[{j}].value"),
+                "a DKIM record needs a `p=` public key (ASCII)",
+            );
+            continue;
+        }
+        if out.iter().any(|d: &DkimKey| d.selector == selector) {
+            diags.push(
+                Some(k.selector.span()),
+                format!("{key}[{j}].selector"),
+                format!("selector `{sel}` is listed twice"),
+            );
+            continue;
+        }
+        out.push(DkimKey { selector, value });
+    }
+    out
+}
+
+fn tls_rpt(m: &Merged<'_>, diags: &mut Diagnostics) -> Vec<String> {
+    let Some((list, key)) = m.get("tls_rpt", |d| &d.tls_rpt) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (j, u) in list.iter().enumerate() {
+        let v = u.get_ref().trim();
+        let valid = (v.starts_with("mailto:") && v.len() > 7 && v.contains('@'))
+            || url::Url::parse(v).is_ok_and(|u| u.scheme() == "https");
+        if !valid || v.contains([',', '!', ';', ' ']) {
+            diags.push(
+                Some(u.span()),
+                format!("{key}[{j}]"),
+                format!("`{v}` must be a mailto: or https: URI (RFC 8460)"),
+            );
+            continue;
+        }
+        out.push(v.to_owned());
+    }
+    out
+}
+
+fn caa(m: &Merged<'_>, domain: &Name, diags: &mut Diagnostics) -> Vec<CAA> {
+    let Some((list, key)) = m.get("caa", |d| &d.caa) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (j, c) in list.iter().enumerate() {
+        let parsed =
+            crate::zonetext::parse_records(&format!("@ CAA {}", c.get_ref()), domain, DEFAULT_TTL);
+        match parsed.as_deref() {
+            Ok(
+                [
+                    Record {
+                        data: RData::CAA(caa),
+                        ..
+                    },
+                ],
+            ) => out.push(caa.clone()),
+            Ok(_) => diags.push(
+                Some(c.span()),
+                format!("{key}[{j}]"),
+                "expected exactly one CAA value",
+            ),
+            Err(e) => diags.push(
+                Some(c.span()),
+                format!("{key}[{j}]"),
+                format!(
+                    "`{}` is not a CAA value like `0 issue \"letsencrypt.org\"`: {}",
+                    c.get_ref(),
+                    e.message
+                ),
+            ),
+        }
+    }
+    out
+}
+
+fn mta_sts(
+    m: &Merged<'_>,
+    on: bool,
+    mx: &[MxEntry],
+    diags: &mut Diagnostics,
+) -> Option<MtaStsPolicy> {
+    let section = m.get("mta_sts_policy", |d| &d.mta_sts_policy);
+    let (key, p) = match section {
+        Some((p, key)) => (key, Some(p.get_ref())),
+        None => (String::new(), None),
+    };
+    let mode = match p.and_then(|p| p.mode.as_ref()) {
+        None => MtaStsMode::Testing,
+        Some(v) => match MtaStsMode::parse(v.get_ref()) {
+            Some(mode) => mode,
+            None => {
+                diags.push(
+                    Some(v.span()),
+                    format!("{key}.mode"),
+                    format!(
+                        "unknown mode `{}`, expected enforce, testing or none",
+                        v.get_ref()
+                    ),
+                );
+                MtaStsMode::Testing
+            }
+        },
+    };
+    let max_age = match p.and_then(|p| p.max_age.as_ref()) {
+        None => 604_800,
+        Some(v) => int_in::<u32>(
+            v,
+            1,
+            i64::from(MAX_AGE_LIMIT),
+            &format!("{key}.max_age"),
+            "max_age",
+            diags,
+        )
+        .unwrap_or(604_800),
+    };
+    let patterns = match p.and_then(|p| p.mx.as_ref()) {
+        Some(list) => {
+            let mut out = Vec::new();
+            for (j, v) in list.iter().enumerate() {
+                let raw = v
+                    .get_ref()
+                    .trim()
+                    .trim_end_matches('.')
+                    .to_ascii_lowercase();
+                let host = raw.strip_prefix("*.").unwrap_or(&raw);
+                match name::parse_hostname(host) {
+                    Ok(_) => out.push(raw),
+                    Err(e) => diags.push(Some(v.span()), format!("{key}.mx[{j}]"), e),
+                }
+            }
+            out
+        }
+        None => mx
+            .iter()
+            .filter(|e| !e.host.is_root())
+            .map(|e| name::display(&e.host))
+            .collect(),
+    };
+    // Without MX hosts there is nothing a policy could allow: publish none rather than one that
+    // makes every sender fail.
+    (on && !patterns.is_empty()).then_some(MtaStsPolicy {
+        mode,
+        max_age,
+        mx: patterns,
+    })
+}
+
+fn name_servers(
+    m: &Merged<'_>,
+    domain: &Name,
+    spans: &mut DomainSpans,
+    diags: &mut Diagnostics,
+) -> Vec<Name> {
+    let Some((list, key)) = m.get("name_servers", |d| &d.name_servers) else {
+        return vec![name::child(domain, "ns1")];
+    };
+    if let Some(first) = list.first() {
+        spans.record(domain, "name_servers", key.clone(), first.span());
+    } else {
+        diags.push(None, &key, "list at least one name server");
+    }
+    let mut out = Vec::new();
+    for (j, v) in list.iter().enumerate() {
+        if let Some(h) = host(v.get_ref(), domain, v.span(), &format!("{key}[{j}]"), diags)
+            && !out.contains(&h)
+        {
+            out.push(h);
+        }
+    }
+    out
+}
+
+fn soa(m: &Merged<'_>, domain: &Name, diags: &mut Diagnostics) -> SoaSettings {
+    let s = m.get("soa", |d| &d.soa);
+    let (sec, key) = match s {
+        Some((sec, key)) => (Some(sec), key),
+        None => (None, String::new()),
+    };
+    let timer =
+        |f: Option<&Spanned<i64>>, what: &str, default: u32, diags: &mut Diagnostics| match f {
+            Some(v) => int_in::<u32>(v, 0, 2_147_483_647, &format!("{key}.{what}"), what, diags)
+                .unwrap_or(default),
+            None => default,
+        };
+    let refresh = timer(
+        sec.and_then(|s| s.refresh.as_ref()),
+        "refresh",
+        10_800,
+        diags,
+    );
+    let retry = timer(sec.and_then(|s| s.retry.as_ref()), "retry", 3_600, diags);
+    let expire = timer(
+        sec.and_then(|s| s.expire.as_ref()),
+        "expire",
+        1_209_600,
+        diags,
+    );
+    let minimum = timer(sec.and_then(|s| s.minimum.as_ref()), "minimum", 300, diags);
+    let contact = match sec.and_then(|s| s.contact.as_ref()) {
+        None => name::child(domain, "hostmaster"),
+        Some(v) => contact_name(v.get_ref(), domain).unwrap_or_else(|e| {
+            diags.push(Some(v.span()), format!("{key}.contact"), e);
+            name::child(domain, "hostmaster")
+        }),
+    };
+    SoaSettings {
+        contact,
+        refresh,
+        retry,
+        expire,
+        minimum,
+    }
+}
+
+/// The SOA RNAME for `hostmaster@example.net` or `hostmaster.example.net`.
+fn contact_name(raw: &str, domain: &Name) -> Result<Name, String> {
+    let raw = raw.trim().replace("{domain}", &name::display(domain));
+    let Some((local, host)) = raw.split_once('@') else {
+        return name::parse_hostname(&raw);
+    };
+    if local.is_empty() || local.contains(['.', ' ', '\\']) || !local.is_ascii() {
+        return Err(format!(
+            "`{raw}`: the SOA contact's local part must be one label without dots"
+        ));
+    }
+    let host = name::parse_hostname(host)?;
+    host.prepend_label(local.to_ascii_lowercase())
+        .map_err(|e| format!("`{raw}`: {e}"))
+}
+
+fn autodiscover_srv(
+    m: &Merged<'_>,
+    domain: &Name,
+    spans: &mut DomainSpans,
+    diags: &mut Diagnostics,
+) -> SrvParams {
+    let mut p = SrvParams {
+        priority: 0,
+        weight: 0,
+        port: 443,
+        target: None,
+    };
+    let Some((s, key)) = m.get("autodiscover_srv", |d| &d.autodiscover_srv) else {
+        return p;
+    };
+    if let Some(v) = &s.priority {
+        p.priority =
+            int_in(v, 0, 65535, &format!("{key}.priority"), "priority", diags).unwrap_or(0);
+    }
+    if let Some(v) = &s.weight {
+        p.weight = int_in(v, 0, 65535, &format!("{key}.weight"), "weight", diags).unwrap_or(0);
+    }
+    if let Some(v) = &s.port {
+        p.port = int_in(v, 1, 65535, &format!("{key}.port"), "port", diags).unwrap_or(443);
+    }
+    if let Some(v) = &s.target {
+        spans.record(
+            domain,
+            "autodiscover_srv",
+            format!("{key}.target"),
+            v.span(),
+        );
+        p.target = host(
+            v.get_ref(),
+            domain,
+            v.span(),
+            &format!("{key}.target"),
+            diags,
+        );
+    }
+    p
+}
+
+fn axfr(m: &Merged<'_>, diags: &mut Diagnostics) -> Vec<IpNet> {
+    let Some((list, key)) = m.get("axfr", |d| &d.axfr) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (j, v) in list.iter().enumerate() {
+        let raw = v.get_ref().trim();
+        let net = raw
+            .parse::<IpNet>()
+            .ok()
+            .or_else(|| raw.parse::<IpAddr>().ok().map(IpNet::from));
+        match net {
+            Some(n) => out.push(n.trunc()),
+            None => diags.push(
+                Some(v.span()),
+                format!("{key}[{j}]"),
+                format!("`{raw}` is not an IP address or network (192.0.2.0/24)"),
+            ),
+        }
+    }
+    out
+}
+
+fn extra_records(
+    r: &Spanned<String>,
+    key: &str,
+    domain: &Name,
+    ttl: u32,
+    text: &str,
+    diags: &mut Diagnostics,
+) -> Vec<Record> {
+    match crate::zonetext::parse_records(r.get_ref(), domain, ttl) {
+        Ok(records) => records,
+        Err(e) => {
+            let span = line_span(text, r.span(), e.line);
+            diags.push(
+                Some(span),
+                key,
+                format!("line {} of the records: {}", e.line, e.message),
+            );
+            Vec::new()
+        }
+    }
+}
+
+/// The span of line `line` (1-based) of a TOML string value whose whole literal is at `literal`.
+/// A multi-line string (`'''`/`"""`) drops the newline right after its opening delimiter.
+fn line_span(text: &str, literal: Range<usize>, line: usize) -> Range<usize> {
+    let lit = text.get(literal.clone()).unwrap_or_default();
+    let delim = if lit.starts_with("'''") || lit.starts_with("\"\"\"") {
+        3
+    } else {
+        1
+    };
+    let mut start = literal.start + delim.min(lit.len());
+    if delim == 3 && text[start..].starts_with('\n') {
+        start += 1;
+    } else if delim == 3 && text[start..].starts_with("\r\n") {
+        start += 2;
+    }
+    for _ in 1..line {
+        match text[start..literal.end.max(start)].find('\n') {
+            Some(i) => start += i + 1,
+            None => break,
+        }
+    }
+    start..start + 1
+}
+
+/// An alias: the primary's settings under another name, with its own feature switches.
+fn alias(primary: &Domain, alias_name: Name, entry: &AliasEntry) -> Domain {
+    let mut features = primary.features;
+    if let AliasEntry::Table(t) = entry {
+        features.autoconfig = t.autoconfig.unwrap_or(features.autoconfig);
+        features.autodiscover = t.autodiscover.unwrap_or(features.autodiscover);
+        features.mobileconfig = t.mobileconfig.unwrap_or(features.mobileconfig);
+        features.mta_sts = t.mta_sts.unwrap_or(features.mta_sts);
+        features.srv = t.srv.unwrap_or(features.srv);
+    }
+    let mut dns = primary.dns.clone();
+    if !features.mta_sts {
+        dns.mta_sts = None;
+    }
+    // Owner names move to the alias zone; record data keeps pointing where the user wrote it.
+    dns.extra = dns
+        .extra
+        .into_iter()
+        .map(|mut r| {
+            r.name = rebase(&r.name, &primary.name, &alias_name);
+            r
+        })
+        .collect();
+    dns.soa.contact = rebase(&dns.soa.contact, &primary.name, &alias_name);
+    Domain {
+        name: alias_name,
+        alias_of: Some(primary.name.clone()),
+        services: primary.services.clone(),
+        features,
+        dns,
+    }
+}
+
+/// `name` with its `from` suffix replaced by `to` (unchanged when outside `from`).
+pub(crate) fn rebase(name: &Name, from: &Name, to: &Name) -> Name {
+    if !from.zone_of(name) {
+        return name.clone();
+    }
+    let keep = usize::from(name.num_labels() - from.num_labels());
+    let mut out = to.clone();
+    let labels: Vec<&[u8]> = name.iter().take(keep).collect();
+    for l in labels.into_iter().rev() {
+        out = match out.prepend_label(l) {
+            Ok(n) => n,
+            Err(_) => return name.clone(),
+        };
+    }
+    out
+}

@@ -1,0 +1,263 @@
+//! From TOML text to a [`Model`], reporting every problem with its file position.
+//!
+//! Parsing happens entry by entry (each `[service.X]`, each `[[domain]]`, …) so that one bad entry
+//! does not hide the problems of the next: `check` reports them all.
+
+mod domain;
+mod server;
+mod service;
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+
+use crate::config::ConfigFile;
+use crate::error::{ConfigErrors, Diagnostic, LoadError};
+use crate::model::Model;
+
+/// Reads and validates the configuration file at `path`.
+pub fn load_file(path: &Path) -> Result<Model, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(load_str(&text, path)?)
+}
+
+/// Validates configuration `text`; `path` is used in messages and to resolve relative paths.
+pub fn load_str(text: &str, path: &Path) -> Result<Model, ConfigErrors> {
+    let mut diags = Diagnostics::default();
+    let file = parse(text, &mut diags);
+    if !diags.list.is_empty() {
+        return Err(ConfigErrors::new(path, text, diags.into_sorted()));
+    }
+    let base = path.parent().unwrap_or(Path::new("."));
+    let model = build(&file, text, base, &mut diags);
+    match model {
+        Some(model) if diags.list.is_empty() => Ok(model),
+        _ => Err(ConfigErrors::new(path, text, diags.into_sorted())),
+    }
+}
+
+/// Parses `text` into the raw schema, entry by entry.
+pub fn parse(text: &str, diags: &mut Diagnostics) -> ConfigFile {
+    let (root, errors) = DeTable::parse_recoverable(text);
+    if !errors.is_empty() {
+        for e in errors {
+            diags.push(e.span(), "", e.message().trim().to_owned());
+        }
+        return ConfigFile::default();
+    }
+    let mut file = ConfigFile::default();
+    for (key, value) in root.into_inner() {
+        let key_span = key.span();
+        match key.get_ref().as_ref() {
+            "server" => file.server = de(value, "server", diags),
+            "tls" => file.tls = de(value, "tls", diags),
+            "defaults" => file.defaults = de(value, "defaults", diags),
+            "hosts" => file.hosts = de(value, "hosts", diags).unwrap_or_default(),
+            "service" => {
+                let span = value.span();
+                match value.into_inner() {
+                    DeValue::Table(table) => {
+                        for (name, v) in table {
+                            let name = name.get_ref().to_string();
+                            let key = format!("service.{name}");
+                            if let Some(s) = de(v, &key, diags) {
+                                file.service.insert(name, s);
+                            }
+                        }
+                    }
+                    _ => diags.push(Some(span), "service", "must be a table of services: [service.NAME]"),
+                }
+            }
+            "domain" => {
+                let span = value.span();
+                match value.into_inner() {
+                    DeValue::Array(items) => {
+                        for (i, v) in items.into_iter().enumerate() {
+                            if let Some(d) = de(v, &format!("domain[{i}]"), diags) {
+                                file.domain.push(d);
+                            }
+                        }
+                    }
+                    _ => diags.push(Some(span), "domain", "must be an array of tables: [[domain]]"),
+                }
+            }
+            other => diags.push(
+                Some(key_span),
+                other,
+                format!("unknown section `{other}`, expected one of server, tls, defaults, service, domain, hosts"),
+            ),
+        }
+    }
+    file
+}
+
+/// Deserializes one entry, recording its error (with the full key path) instead of stopping.
+fn de<T: DeserializeOwned>(
+    value: Spanned<DeValue<'_>>,
+    key: &str,
+    diags: &mut Diagnostics,
+) -> Option<T> {
+    let span = value.span();
+    match serde_path_to_error::deserialize(ValueDeserializer::from(value)) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let inner_path = e.path().to_string();
+            let inner = e.into_inner();
+            let full = if inner_path.is_empty() || inner_path == "." {
+                key.to_owned()
+            } else {
+                format!("{key}.{inner_path}")
+            };
+            diags.push(
+                inner.span().or(Some(span)),
+                full,
+                inner.message().trim().to_owned(),
+            );
+            None
+        }
+    }
+}
+
+/// Builds the model; returns `None` when a problem makes that impossible (already recorded).
+fn build(file: &ConfigFile, text: &str, base: &Path, diags: &mut Diagnostics) -> Option<Model> {
+    let server = server::server(file.server.as_ref(), base, diags);
+    let tls = server::tls(file.tls.as_ref(), base, diags);
+    let hosts = server::hosts(&file.hosts, diags);
+    let services = service::services(&file.service, diags);
+    let mut model = Model {
+        server,
+        tls,
+        services,
+        domains: Vec::new(),
+        hosts,
+    };
+    let spans = domain::domains(file, text, &mut model, diags);
+    if diags.list.is_empty() {
+        for issue in crate::zone::check(&model) {
+            let (key, span) = spans.locate(&issue.domain, issue.key);
+            diags.push(span, key, issue.message);
+        }
+    }
+    Some(model)
+}
+
+/// Problems collected so far.
+#[derive(Debug, Default)]
+pub struct Diagnostics {
+    list: Vec<Diagnostic>,
+}
+
+impl Diagnostics {
+    /// Records a problem.
+    pub fn push(
+        &mut self,
+        span: Option<Range<usize>>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) {
+        self.list.push(Diagnostic::new(span, key, message));
+    }
+
+    /// How many problems were recorded.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Whether none was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    fn into_sorted(mut self) -> Vec<Diagnostic> {
+        self.list
+            .sort_by_key(|d| d.span.as_ref().map_or(0, |s| s.start));
+        self.list.dedup();
+        self.list
+    }
+}
+
+/// Where each domain's settings were written, so that problems found later (in the derived zone)
+/// can point back at the key responsible.
+#[derive(Debug, Default)]
+pub(crate) struct DomainSpans {
+    by_domain: HashMap<String, HashMap<&'static str, (String, Range<usize>)>>,
+}
+
+impl DomainSpans {
+    fn record(
+        &mut self,
+        domain: &hickory_proto::rr::Name,
+        key: &'static str,
+        path: String,
+        span: Range<usize>,
+    ) {
+        self.by_domain
+            .entry(crate::name::display(domain))
+            .or_default()
+            .insert(key, (path, span));
+    }
+
+    fn locate(
+        &self,
+        domain: &hickory_proto::rr::Name,
+        key: &'static str,
+    ) -> (String, Option<Range<usize>>) {
+        let keys = self.by_domain.get(&crate::name::display(domain));
+        let found = keys.and_then(|k| k.get(key).or_else(|| k.get("name")));
+        match found {
+            Some((path, span)) => (path.clone(), Some(span.clone())),
+            None => (key.to_owned(), None),
+        }
+    }
+}
+
+/// Checks an integer setting against a range and converts it.
+fn int_in<T: TryFrom<i64>>(
+    v: &Spanned<i64>,
+    lo: i64,
+    hi: i64,
+    key: &str,
+    what: &str,
+    diags: &mut Diagnostics,
+) -> Option<T> {
+    let n = *v.get_ref();
+    if n < lo || n > hi {
+        diags.push(
+            Some(v.span()),
+            key,
+            format!("{what} must be between {lo} and {hi}, not {n}"),
+        );
+        return None;
+    }
+    T::try_from(n).ok()
+}
+
+/// Checks that `s` is an absolute `http(s)://` URL.
+fn http_url(v: &Spanned<String>, key: &str, diags: &mut Diagnostics) -> Option<url::Url> {
+    match url::Url::parse(v.get_ref()) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Some(u),
+        Ok(_) => {
+            diags.push(
+                Some(v.span()),
+                key,
+                format!("`{}` must be an http:// or https:// URL", v.get_ref()),
+            );
+            None
+        }
+        Err(e) => {
+            diags.push(
+                Some(v.span()),
+                key,
+                format!("`{}` is not a URL: {e}", v.get_ref()),
+            );
+            None
+        }
+    }
+}

@@ -1,0 +1,700 @@
+//! Every zone's records, derived from the model by pure functions.
+//!
+//! A [`ZoneSet`] is what the DNS server answers from and what `mailbeacon records` prints, so the
+//! two cannot disagree. [`check`] runs the same derivation and reports what would make a zone
+//! inconsistent (a CNAME beside other data, an MX pointing at a CNAME, …); validation refuses a
+//! configuration with any such issue, so [`ZoneSet::derive`] only ever sees consistent models.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::net::IpAddr;
+
+use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, NS, SOA, SRV, TXT};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use ipnet::IpNet;
+use sha2::{Digest, Sha256};
+
+use crate::model::{Domain, Model, Protocol, Security};
+use crate::name;
+use crate::serial::SerialBook;
+
+/// The zones of every served domain (primaries and aliases), in configuration order.
+#[derive(Debug, Clone)]
+pub struct ZoneSet {
+    zones: Vec<Zone>,
+}
+
+/// One zone: its origin, its records in commented groups, and who may transfer it.
+#[derive(Debug, Clone)]
+pub struct Zone {
+    /// The apex (lower case, absolute).
+    pub origin: Name,
+    /// Records grouped by purpose; the first group holds the SOA alone.
+    pub groups: Vec<RecordGroup>,
+    /// Networks allowed to AXFR.
+    pub axfr: Vec<IpNet>,
+    content_hash: String,
+}
+
+/// Records published for one purpose, with the comment printed above them.
+#[derive(Debug, Clone)]
+pub struct RecordGroup {
+    /// What these records are for (one or more lines).
+    pub comment: String,
+    /// The records.
+    pub records: Vec<Record>,
+}
+
+/// A problem in a derived zone, reported against the domain's configuration key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZoneIssue {
+    /// The domain whose zone it is.
+    pub domain: Name,
+    /// The configuration key responsible (`records`, `mx`, `name_servers`, `name`, …).
+    pub key: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl ZoneSet {
+    /// Derives every zone; serials are 0 until [`ZoneSet::assign_serials`].
+    pub fn derive(model: &Model) -> ZoneSet {
+        let hosts = host_addresses(model);
+        let zones = model
+            .domains
+            .iter()
+            .map(|d| derive_zone(model, d, &hosts, &mut Vec::new()))
+            .collect();
+        ZoneSet { zones }
+    }
+
+    /// The zones in configuration order.
+    pub fn zones(&self) -> &[Zone] {
+        &self.zones
+    }
+
+    /// Takes the zones out.
+    pub fn into_zones(self) -> Vec<Zone> {
+        self.zones
+    }
+
+    /// The zone with apex `origin`.
+    pub fn get(&self, origin: &Name) -> Option<&Zone> {
+        self.zones.iter().find(|z| &z.origin == origin)
+    }
+
+    /// Sets each zone's SOA serial from `book`, which remembers the last serial and content hash
+    /// of every zone: unchanged content keeps its serial, changed content gets a new, larger one.
+    pub fn assign_serials(&mut self, book: &mut SerialBook, now: u32) {
+        for z in &mut self.zones {
+            let serial = book.serial_for(&name::display(&z.origin), &z.content_hash, now);
+            z.set_serial(serial);
+        }
+    }
+}
+
+impl Zone {
+    /// Every record, SOA first.
+    pub fn records(&self) -> impl Iterator<Item = &Record> {
+        self.groups.iter().flat_map(|g| g.records.iter())
+    }
+
+    /// The SOA record.
+    pub fn soa(&self) -> &Record {
+        &self.groups[0].records[0]
+    }
+
+    /// The SOA serial.
+    pub fn serial(&self) -> u32 {
+        match &self.soa().data {
+            RData::SOA(s) => s.serial,
+            _ => 0,
+        }
+    }
+
+    /// A hash of the zone's content, SOA serial excluded.
+    pub fn content_hash(&self) -> &str {
+        &self.content_hash
+    }
+
+    fn set_serial(&mut self, serial: u32) {
+        if let RData::SOA(s) = &mut self.groups[0].records[0].data {
+            s.serial = serial;
+        }
+    }
+}
+
+/// Runs the derivation and returns every inconsistency it finds.
+pub fn check(model: &Model) -> Vec<ZoneIssue> {
+    let hosts = host_addresses(model);
+    let mut issues = Vec::new();
+    let zones: Vec<Zone> = model
+        .domains
+        .iter()
+        .map(|d| derive_zone(model, d, &hosts, &mut issues))
+        .collect();
+    // Targets of MX, SRV and NS must not be aliases (RFC 2181 §10.3, RFC 2782): check against the
+    // CNAMEs of every zone served here.
+    let cnames: HashSet<&Name> = zones
+        .iter()
+        .flat_map(|z| z.records())
+        .filter(|r| r.record_type() == RecordType::CNAME)
+        .map(|r| &r.name)
+        .collect();
+    for (z, d) in zones.iter().zip(&model.domains) {
+        for r in z.records() {
+            let (target, what, key) = match &r.data {
+                RData::MX(mx) => (&mx.exchange, "MX", "mx"),
+                RData::SRV(srv) => (
+                    &srv.target,
+                    "SRV",
+                    if r.name.iter().next() == Some(b"_autodiscover") {
+                        "autodiscover_srv"
+                    } else {
+                        "services"
+                    },
+                ),
+                RData::NS(ns) => (&ns.0, "NS", "name_servers"),
+                _ => continue,
+            };
+            if cnames.contains(target) {
+                let key = if is_extra(z, r) { "records" } else { key };
+                issues.push(ZoneIssue {
+                    domain: d.name.clone(),
+                    key,
+                    message: format!(
+                        "{what} target {} is a CNAME; {what} records must point at a name with addresses",
+                        name::display(target)
+                    ),
+                });
+            }
+        }
+    }
+    issues
+}
+
+fn is_extra(z: &Zone, r: &Record) -> bool {
+    z.groups
+        .iter()
+        .any(|g| g.comment.starts_with(EXTRA_COMMENT) && g.records.contains(r))
+}
+
+const EXTRA_COMMENT: &str = "Extra records from the configuration";
+
+/// `[hosts]` expanded for every domain name: host → addresses.
+fn host_addresses(model: &Model) -> HashMap<Name, Vec<IpAddr>> {
+    let mut map: HashMap<Name, Vec<IpAddr>> = HashMap::new();
+    for h in &model.hosts {
+        for d in &model.domains {
+            if let Ok(n) = name::parse_hostname(&h.name.expand(d.template_domain())) {
+                map.entry(n).or_insert_with(|| h.addresses.clone());
+            }
+        }
+    }
+    map
+}
+
+fn derive_zone(
+    model: &Model,
+    d: &Domain,
+    hosts: &HashMap<Name, Vec<IpAddr>>,
+    issues: &mut Vec<ZoneIssue>,
+) -> Zone {
+    let z = &d.name;
+    let ttl = d.dns.ttl;
+    let mut issue = |key: &'static str, message: String| {
+        issues.push(ZoneIssue {
+            domain: z.clone(),
+            key,
+            message,
+        })
+    };
+    let mut groups = Vec::new();
+    let rec = |owner: &Name, data: RData| Record::from_rdata(owner.clone(), ttl, data);
+
+    let soa = &d.dns.soa;
+    let mname = d
+        .dns
+        .name_servers
+        .first()
+        .cloned()
+        .unwrap_or_else(|| name::child(z, "ns1"));
+    groups.push(group(
+        "Start of authority. The serial changes exactly when the zone's content does.",
+        vec![rec(
+            z,
+            RData::SOA(SOA::new(
+                mname,
+                soa.contact.clone(),
+                0,
+                to_i32(soa.refresh),
+                to_i32(soa.retry),
+                to_i32(soa.expire),
+                soa.minimum,
+            )),
+        )],
+    ));
+    groups.push(group(
+        "Name servers of the zone.",
+        d.dns
+            .name_servers
+            .iter()
+            .map(|n| rec(z, RData::NS(NS(n.clone()))))
+            .collect(),
+    ));
+    if !d.dns.mx.is_empty() {
+        groups.push(group(
+            "Mail exchangers (lowest preference first; more than one means a backup MX).",
+            d.dns
+                .mx
+                .iter()
+                .map(|m| rec(z, RData::MX(MX::new(m.priority, m.host.clone()))))
+                .collect(),
+        ));
+    }
+
+    // The names this box answers HTTP(S) for.
+    let helpers = [
+        (
+            d.features.autoconfig,
+            "autoconfig",
+            "Thunderbird autoconfig: http(s)://autoconfig.<domain>/mail/config-v1.1.xml.",
+        ),
+        (
+            d.features.autodiscover,
+            "autodiscover",
+            "Outlook Autodiscover: https://autodiscover.<domain>/autodiscover/autodiscover.xml.",
+        ),
+        (
+            d.dns.mta_sts.is_some(),
+            "mta-sts",
+            "MTA-STS policy host: https://mta-sts.<domain>/.well-known/mta-sts.txt.",
+        ),
+    ];
+    for (on, label, comment) in helpers {
+        if !on {
+            continue;
+        }
+        let owner = name::child(z, label);
+        let records = helper_records(model, &owner, ttl);
+        if records.is_empty() {
+            issue(
+                "name",
+                format!(
+                    "{} needs an address: set [server] ipv4/ipv6 (this box's addresses) or cname",
+                    name::display(&owner)
+                ),
+            );
+        }
+        groups.push(group(comment, records));
+    }
+
+    let services: Vec<_> = d.services.iter().map(|&i| &model.services[i]).collect();
+    if d.features.srv {
+        groups.push(group(
+            "RFC 6186/8314 service records: where clients find IMAP, POP3 and submission.\n\
+             Priorities follow the configured order; a \".\" target means \"not offered here\".",
+            mail_srv_records(d, &services, ttl),
+        ));
+    }
+    if d.features.autodiscover {
+        let p = &d.dns.autodiscover_srv;
+        // The SRV target must not be an alias, so with a CNAME'd autodiscover name point at its target.
+        let target = p
+            .target
+            .clone()
+            .or_else(|| model.server.cname.clone())
+            .unwrap_or_else(|| name::child(z, "autodiscover"));
+        groups.push(group(
+            "Outlook's fallback when autodiscover.<domain> does not answer.",
+            vec![rec(
+                &name::child(z, "_autodiscover._tcp"),
+                RData::SRV(SRV::new(p.priority, p.weight, p.port, target)),
+            )],
+        ));
+    }
+    for (kind, pick) in [("caldav", 0usize), ("carddav", 1)] {
+        let dav = services.iter().find_map(|s| {
+            if pick == 0 {
+                s.caldav.as_ref()
+            } else {
+                s.carddav.as_ref()
+            }
+        });
+        let Some(dav) = dav else { continue };
+        let label = if dav.https {
+            format!("_{kind}s._tcp")
+        } else {
+            format!("_{kind}._tcp")
+        };
+        let owner = name::child(z, &label);
+        let mut records = Vec::new();
+        if let Ok(target) = name::parse_hostname(&dav.host) {
+            records.push(rec(&owner, RData::SRV(SRV::new(0, 1, dav.port, target))));
+            records.push(rec(&owner, txt(&format!("path={}", dav.path))));
+        }
+        groups.push(group(
+            &format!(
+                "RFC 6764 {} discovery.",
+                if pick == 0 { "CalDAV" } else { "CardDAV" }
+            ),
+            records,
+        ));
+    }
+    if let Some(spf) = &d.dns.spf {
+        groups.push(group(
+            "SPF: who may send mail for the domain.",
+            vec![rec(z, txt(spf))],
+        ));
+    }
+    if let Some(dmarc) = &d.dns.dmarc {
+        groups.push(group(
+            "DMARC policy.",
+            vec![rec(&name::child(z, "_dmarc"), txt(dmarc))],
+        ));
+    }
+    if !d.dns.dkim.is_empty() {
+        let records = d
+            .dns
+            .dkim
+            .iter()
+            .filter_map(|k| {
+                let owner = name::child(z, "_domainkey");
+                let owner = k.selector.clone().append_domain(&owner).ok()?;
+                Some(rec(&owner, txt(&k.value)))
+            })
+            .collect();
+        groups.push(group("DKIM public keys.", records));
+    }
+    if let Some(policy) = &d.dns.mta_sts {
+        groups.push(group(
+            "MTA-STS: the id is a hash of the served policy, so it changes exactly when the policy does.",
+            vec![rec(&name::child(z, "_mta-sts"), txt(&policy.txt_record()))],
+        ));
+    }
+    if !d.dns.tls_rpt.is_empty() {
+        let text = format!("v=TLSRPTv1; rua={}", d.dns.tls_rpt.join(","));
+        groups.push(group(
+            "SMTP TLS reporting (RFC 8460).",
+            vec![rec(&name::child(z, "_smtp._tls"), txt(&text))],
+        ));
+    }
+    if !d.dns.caa.is_empty() {
+        groups.push(group(
+            "CAA: which certificate authorities may issue for the domain.",
+            d.dns
+                .caa
+                .iter()
+                .map(|c| rec(z, RData::CAA(c.clone())))
+                .collect(),
+        ));
+    }
+
+    let extra = &d.dns.extra;
+    check_extra(z, &groups, extra, d, &mut issue);
+
+    // Host names inside the zone that generated records point at need addresses.
+    let mut defined: HashSet<Name> = groups
+        .iter()
+        .flat_map(|g| &g.records)
+        .chain(extra)
+        .filter(|r| {
+            matches!(
+                r.record_type(),
+                RecordType::A | RecordType::AAAA | RecordType::CNAME
+            )
+        })
+        .map(|r| r.name.clone())
+        .collect();
+    let mut wanted: Vec<(Name, &'static str)> = Vec::new();
+    for r in groups.iter().flat_map(|g| &g.records) {
+        match &r.data {
+            RData::NS(n) => wanted.push((n.0.clone(), "name_servers")),
+            RData::MX(m) => wanted.push((m.exchange.clone(), "mx")),
+            RData::SRV(s) => wanted.push((s.target.clone(), "services")),
+            _ => {}
+        }
+    }
+    for s in &services {
+        for e in s.incoming.iter().chain(&s.outgoing) {
+            if let Ok(n) = name::parse_hostname(&e.host.expand(d.template_domain())) {
+                wanted.push((n, "services"));
+            }
+        }
+    }
+    let mut host_records = Vec::new();
+    for (host, key) in wanted {
+        if !z.zone_of(&host)
+            || host == *z && defined.contains(&host)
+            || defined.contains(&host)
+            || host.is_root()
+        {
+            continue;
+        }
+        let addresses = hosts
+            .get(&host)
+            .cloned()
+            .unwrap_or_else(|| model.server.addresses());
+        if addresses.is_empty() {
+            issue(
+                key,
+                format!(
+                    "{} is inside the zone but has no address: add it to [hosts], to `records`, or give [server] addresses",
+                    name::display(&host)
+                ),
+            );
+            defined.insert(host);
+            continue;
+        }
+        for ip in addresses {
+            host_records.push(rec(&host, address(ip)));
+        }
+        defined.insert(host);
+    }
+    if !host_records.is_empty() {
+        groups.push(group(
+            "Addresses of mail hosts inside the zone ([hosts], else this box's addresses).",
+            host_records,
+        ));
+    }
+    if !extra.is_empty() {
+        let mut extra = extra.clone();
+        extra.sort_by(|a, b| {
+            a.name
+                .cmp(&b.name)
+                .then(u16::from(a.record_type()).cmp(&u16::from(b.record_type())))
+        });
+        groups.push(group(&format!("{EXTRA_COMMENT} (`records`)."), extra));
+    }
+    for g in &mut groups {
+        g.records.dedup();
+    }
+    groups.retain(|g| !g.records.is_empty());
+    let content_hash = hash(z, &groups);
+    Zone {
+        origin: z.clone(),
+        groups,
+        axfr: d.dns.axfr.clone(),
+        content_hash,
+    }
+}
+
+fn group(comment: &str, records: Vec<Record>) -> RecordGroup {
+    RecordGroup {
+        comment: comment.to_owned(),
+        records,
+    }
+}
+
+fn to_i32(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+fn address(ip: IpAddr) -> RData {
+    match ip {
+        IpAddr::V4(v4) => RData::A(A(v4)),
+        IpAddr::V6(v6) => RData::AAAA(AAAA(v6)),
+    }
+}
+
+/// A TXT record, split into 255-octet character strings (DKIM keys are longer than one).
+fn txt(text: &str) -> RData {
+    let chunks: Vec<&[u8]> = text.as_bytes().chunks(255).collect();
+    RData::TXT(TXT::from_bytes(chunks))
+}
+
+fn helper_records(model: &Model, owner: &Name, ttl: u32) -> Vec<Record> {
+    if let Some(target) = &model.server.cname {
+        return vec![Record::from_rdata(
+            owner.clone(),
+            ttl,
+            RData::CNAME(CNAME(target.clone())),
+        )];
+    }
+    model
+        .server
+        .addresses()
+        .into_iter()
+        .map(|ip| Record::from_rdata(owner.clone(), ttl, address(ip)))
+        .collect()
+}
+
+/// `_imap(s)`, `_pop3(s)`, `_submission(s)` SRV records. The priority of an endpoint is its index
+/// among the incoming (or outgoing) servers, so clients comparing `_imaps` with `_imap` (RFC 6186
+/// §3.4, RFC 8314 §5.1) and IMAP with POP3 pick what the configuration lists first.
+fn mail_srv_records(d: &Domain, services: &[&crate::model::Service], ttl: u32) -> Vec<Record> {
+    let incoming: Vec<_> = services.iter().flat_map(|s| &s.incoming).collect();
+    let outgoing: Vec<_> = services.iter().flat_map(|s| &s.outgoing).collect();
+    let labels = [
+        ("_imap._tcp", Protocol::Imap, false),
+        ("_imaps._tcp", Protocol::Imap, true),
+        ("_pop3._tcp", Protocol::Pop3, false),
+        ("_pop3s._tcp", Protocol::Pop3, true),
+        ("_submission._tcp", Protocol::Smtp, false),
+        ("_submissions._tcp", Protocol::Smtp, true),
+    ];
+    let mut out = Vec::new();
+    for (label, protocol, implicit) in labels {
+        let owner = name::child(&d.name, label);
+        let list = if protocol == Protocol::Smtp {
+            &outgoing
+        } else {
+            &incoming
+        };
+        let mut records = Vec::new();
+        for (priority, e) in list.iter().enumerate() {
+            if e.protocol != protocol || (e.security == Security::Tls) != implicit {
+                continue;
+            }
+            let Ok(target) = name::parse_hostname(&e.host.expand(d.template_domain())) else {
+                continue;
+            };
+            let priority = u16::try_from(priority).unwrap_or(u16::MAX);
+            let srv = RData::SRV(SRV::new(priority, 1, e.port, target));
+            let r = Record::from_rdata(owner.clone(), ttl, srv);
+            if !records.contains(&r) {
+                records.push(r);
+            }
+        }
+        if records.is_empty() {
+            records.push(Record::from_rdata(
+                owner,
+                ttl,
+                RData::SRV(SRV::new(0, 0, 0, Name::root())),
+            ));
+        }
+        out.extend(records);
+    }
+    out
+}
+
+/// Refuses extra records that would make the zone inconsistent.
+fn check_extra(
+    z: &Name,
+    groups: &[RecordGroup],
+    extra: &[Record],
+    d: &Domain,
+    issue: &mut impl FnMut(&'static str, String),
+) {
+    let generated: BTreeSet<(String, u16)> = groups
+        .iter()
+        .flat_map(|g| &g.records)
+        .map(|r| {
+            (
+                name::absolute(&r.name).to_ascii_lowercase(),
+                u16::from(r.record_type()),
+            )
+        })
+        .collect();
+    let mut types: BTreeMap<String, BTreeSet<u16>> = BTreeMap::new();
+    for (n, t) in &generated {
+        types.entry(n.clone()).or_default().insert(*t);
+    }
+    for r in extra {
+        let owner = name::display(&r.name);
+        let rt = r.record_type();
+        if !z.zone_of(&r.name) {
+            issue(
+                "records",
+                format!("{owner} is outside the zone {}", name::display(z)),
+            );
+            continue;
+        }
+        if r.name.is_wildcard() {
+            issue(
+                "records",
+                format!(
+                    "{owner}: wildcards are not served (they would answer for autoconfig names too)"
+                ),
+            );
+            continue;
+        }
+        match rt {
+            RecordType::SOA => {
+                issue(
+                    "records",
+                    "SOA is generated; set `soa` and `name_servers` instead".into(),
+                );
+                continue;
+            }
+            RecordType::NS => {
+                issue(
+                    "records",
+                    format!(
+                        "{owner}: NS records are generated from `name_servers`; delegations are not supported"
+                    ),
+                );
+                continue;
+            }
+            RecordType::DNAME => {
+                issue("records", format!("{owner}: DNAME is not supported"));
+                continue;
+            }
+            _ => {}
+        }
+        let key = (name::absolute(&r.name).to_ascii_lowercase(), u16::from(rt));
+        let mergeable = matches!(rt, RecordType::TXT | RecordType::CAA);
+        if generated.contains(&key) && !mergeable {
+            issue(
+                "records",
+                format!(
+                    "{owner} {rt} is generated by mailbeacon; remove it from `records` or switch the feature off"
+                ),
+            );
+        }
+        if rt == RecordType::TXT && r.name == *z && d.dns.spf.is_some() && is_spf(&r.data) {
+            issue(
+                "records",
+                "a second SPF record (v=spf1) at the apex; keep it in `spf` only".into(),
+            );
+        }
+        types.entry(key.0).or_default().insert(key.1);
+    }
+    // CNAME and other data at one name (RFC 1034 §3.6.2).
+    for (owner, t) in &types {
+        if t.contains(&u16::from(RecordType::CNAME)) && t.len() > 1 {
+            issue(
+                "records",
+                format!(
+                    "{} has a CNAME and other records; a CNAME must stand alone",
+                    owner.trim_end_matches('.')
+                ),
+            );
+        }
+    }
+    let apex_cname = extra
+        .iter()
+        .any(|r| r.name == *z && r.record_type() == RecordType::CNAME);
+    if apex_cname {
+        issue("records", "the zone apex cannot be a CNAME".into());
+    }
+}
+
+fn is_spf(data: &RData) -> bool {
+    match data {
+        RData::TXT(t) => {
+            let joined: Vec<u8> = t.txt_data.iter().flat_map(|s| s.iter().copied()).collect();
+            joined.len() >= 6 && joined[..6].eq_ignore_ascii_case(b"v=spf1")
+        }
+        _ => false,
+    }
+}
+
+/// SHA-256 over the sorted presentation of every record, the SOA serial being 0 at this point.
+fn hash(origin: &Name, groups: &[RecordGroup]) -> String {
+    let mut lines: Vec<String> = groups
+        .iter()
+        .flat_map(|g| &g.records)
+        .map(|r| crate::zonefile::record_line(r, origin))
+        .collect();
+    lines.sort();
+    let mut h = Sha256::new();
+    for l in lines {
+        h.update(l.as_bytes());
+        h.update(b"\n");
+    }
+    h.finalize()
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

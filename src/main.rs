@@ -1,0 +1,187 @@
+//! The `mailbeacon` command line: validate a configuration, print its zones, import provider files.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use mailbeacon_model::{LoadError, Model, SerialBook, ZoneSet, load_file, load_str, zonefile};
+
+/// Autoconfiguration DNS and HTTP server for small mail hosts.
+#[derive(Debug, Parser)]
+#[command(name = "mailbeacon", version, about)]
+struct Cli {
+    /// Configuration file (default: config/mailbeacon.toml, or the built-in default when absent).
+    #[arg(long, short, global = true, env = "MAILBEACON_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate the configuration: one summary line per domain, or every error with its line.
+    Check,
+    /// Print RFC 1035 master files for every zone (or one).
+    Records {
+        /// Only this zone.
+        #[arg(long)]
+        domain: Option<String>,
+    },
+    /// Convert a Thunderbird config-v1.1.xml into mailbeacon TOML.
+    Import {
+        /// The XML file (`-` for standard input).
+        file: PathBuf,
+        /// Leave out servers mailbeacon cannot describe (Exchange, EWS, …) instead of refusing.
+        #[arg(long)]
+        skip_unsupported: bool,
+    },
+}
+
+/// Exit status for configuration errors (2, like most validators).
+const EXIT_INVALID: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check => check(cli.config.as_deref()),
+        Command::Records { domain } => records(cli.config.as_deref(), domain.as_deref()),
+        Command::Import {
+            file,
+            skip_unsupported,
+        } => import(&file, skip_unsupported),
+    }
+}
+
+const DEFAULT_PATH: &str = "config/mailbeacon.toml";
+
+/// Loads the configuration: `--config`/`MAILBEACON_CONFIG`, else `config/mailbeacon.toml`, else the
+/// built-in default (so the binary works from any directory).
+fn load(path: Option<&Path>) -> Result<(Model, PathBuf), ExitCode> {
+    let result = match path {
+        Some(p) => load_file(p).map(|m| (m, p.to_owned())),
+        None if Path::new(DEFAULT_PATH).exists() => {
+            load_file(Path::new(DEFAULT_PATH)).map(|m| (m, DEFAULT_PATH.into()))
+        }
+        None => load_str(
+            mailbeacon_model::DEFAULT_CONFIG,
+            Path::new("<built-in default>"),
+        )
+        .map(|m| (m, "<built-in default>".into()))
+        .map_err(LoadError::from),
+    };
+    result.map_err(|e| {
+        eprintln!("{e}");
+        match e {
+            LoadError::Read { .. } => ExitCode::from(1),
+            LoadError::Invalid(_) => ExitCode::from(EXIT_INVALID),
+        }
+    })
+}
+
+fn check(path: Option<&Path>) -> ExitCode {
+    let (model, path) = match load(path) {
+        Ok(m) => m,
+        Err(code) => return code,
+    };
+    let zones = ZoneSet::derive(&model);
+    for (d, z) in model.domains.iter().zip(zones.zones()) {
+        let settings = model.client_settings(d);
+        let kind = match &d.alias_of {
+            Some(p) => format!("alias of {}", mailbeacon_model::name::display(p)),
+            None => "domain".to_owned(),
+        };
+        let on: Vec<&str> = [
+            (d.features.autoconfig, "autoconfig"),
+            (d.features.autodiscover, "autodiscover"),
+            (d.features.mobileconfig, "mobileconfig"),
+            (d.dns.mta_sts.is_some(), "mta-sts"),
+            (d.features.srv, "srv"),
+        ]
+        .into_iter()
+        .filter_map(|(b, n)| b.then_some(n))
+        .collect();
+        println!(
+            "{}: {kind}; {} incoming, {} outgoing; {} records; serves {}",
+            settings.domain,
+            settings.incoming.len(),
+            settings.outgoing.len(),
+            z.records().count(),
+            if on.is_empty() {
+                "DNS only".to_owned()
+            } else {
+                on.join(", ")
+            }
+        );
+    }
+    println!("{}: ok, {} domains", path.display(), model.domains.len());
+    ExitCode::SUCCESS
+}
+
+fn records(path: Option<&Path>, only: Option<&str>) -> ExitCode {
+    let (model, _) = match load(path) {
+        Ok(m) => m,
+        Err(code) => return code,
+    };
+    let mut zones = ZoneSet::derive(&model);
+    let mut book = read_serials(&model);
+    zones.assign_serials(&mut book, unix_now());
+    if book.changed() {
+        write_serials(&model, &book);
+    }
+    let wanted = match only {
+        Some(d) => match model.find_domain(d) {
+            Some(d) => Some(d.name.clone()),
+            None => {
+                eprintln!("{d}: not a domain of this configuration");
+                return ExitCode::from(1);
+            }
+        },
+        None => None,
+    };
+    let mut first = true;
+    for z in zones.zones() {
+        if wanted.as_ref().is_some_and(|w| *w != z.origin) {
+            continue;
+        }
+        if !first {
+            println!();
+        }
+        first = false;
+        print!("{}", zonefile::zone_file(z));
+    }
+    ExitCode::SUCCESS
+}
+
+fn unix_now() -> u32 {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(1);
+    u32::try_from(secs).unwrap_or(u32::MAX)
+}
+
+const SERIALS_FILE: &str = "serials";
+
+fn read_serials(model: &Model) -> SerialBook {
+    let path = model.server.state_dir.join(SERIALS_FILE);
+    std::fs::read_to_string(path)
+        .map(|t| SerialBook::parse(&t))
+        .unwrap_or_default()
+}
+
+/// Best effort: without a writable state directory serials still increase with time.
+fn write_serials(model: &Model, book: &SerialBook) {
+    let dir = &model.server.state_dir;
+    let tmp = dir.join(format!("{SERIALS_FILE}.tmp"));
+    let result = std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&tmp, book.render()))
+        .and_then(|()| std::fs::rename(&tmp, dir.join(SERIALS_FILE)));
+    if let Err(e) = result {
+        eprintln!("warning: cannot save SOA serials in {}: {e}", dir.display());
+    }
+}
+
+fn import(_file: &Path, _skip: bool) -> ExitCode {
+    eprintln!("import: not yet available");
+    ExitCode::from(1)
+}
