@@ -181,7 +181,34 @@ fn write_serials(model: &Model, book: &SerialBook) {
     }
 }
 
-fn import(_file: &Path, _skip: bool) -> ExitCode {
-    eprintln!("import: not yet available");
-    ExitCode::from(1)
+fn import(file: &Path, skip_unsupported: bool) -> ExitCode {
+    use std::io::Read as _;
+    let mut text = String::new();
+    let read = if file == Path::new("-") {
+        std::io::stdin().read_to_string(&mut text).map(|_| ())
+    } else {
+        std::fs::read_to_string(file).map(|t| text = t)
+    };
+    if let Err(e) = read {
+        eprintln!("{}: cannot read: {e}", file.display());
+        return ExitCode::from(1);
+    }
+    let result = mailbeacon_formats::provider::read(&text)
+        .map_err(|e| e.to_string())
+        .and_then(|doc| {
+            mailbeacon_formats::import::import(&doc, skip_unsupported).map_err(|e| e.to_string())
+        });
+    match result {
+        Ok(imported) => {
+            print!(
+                "{}",
+                mailbeacon_formats::import::to_toml(&imported, &file.display().to_string())
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{}: cannot import: {e}", file.display());
+            ExitCode::from(EXIT_INVALID)
+        }
+    }
 }

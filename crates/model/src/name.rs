@@ -16,6 +16,18 @@ pub fn parse_hostname(s: &str) -> Result<Name, String> {
     if s == "." {
         return Err("the root is not a host name".into());
     }
+    // Check ASCII names ourselves: the IDNA library's messages do not say what is wrong.
+    if s.is_ascii() {
+        let trimmed = s.strip_suffix('.').unwrap_or(s);
+        if let Some(bad) = trimmed
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '.'))
+        {
+            return Err(format!(
+                "`{s}` is not a valid host name: `{bad}` is not allowed (letters, digits and `-` only)"
+            ));
+        }
+    }
     let mut name =
         Name::from_utf8(s).map_err(|e| format!("`{s}` is not a valid domain name: {e}"))?;
     name.set_fqdn(true);

@@ -698,3 +698,105 @@ fn hash(origin: &Name, groups: &[RecordGroup]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(extra: &str) -> Model {
+        let text = format!(
+            r#"
+[server]
+ipv4 = ["192.0.2.1"]
+[service.m]
+incoming = [{{ protocol = "imap", host = "mail.{{domain}}", security = "starttls" }}, {{ protocol = "imap", host = "mail.{{domain}}" }}]
+outgoing = [{{ host = "smtp.example.org" }}]
+[[domain]]
+name = "example.net"
+aliases = ["alias.example"]
+{extra}
+"#
+        );
+        crate::load_str(&text, "t.toml".as_ref()).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn lines(z: &Zone) -> Vec<String> {
+        z.records()
+            .map(|r| crate::zonefile::record_line(r, &z.origin))
+            .collect()
+    }
+
+    #[test]
+    fn srv_priorities_follow_configured_order_and_absent_services_are_dot() {
+        let zones = ZoneSet::derive(&model(""));
+        let l = lines(&zones.zones()[0]);
+        assert!(
+            l.contains(&"_imap._tcp\t3600\tIN\tSRV\t0 1 143 mail.example.net.".to_owned()),
+            "{l:#?}"
+        );
+        assert!(l.contains(&"_imaps._tcp\t3600\tIN\tSRV\t1 1 993 mail.example.net.".to_owned()));
+        assert!(l.contains(&"_pop3s._tcp\t3600\tIN\tSRV\t0 0 0 .".to_owned()));
+        assert!(
+            l.contains(&"_submissions._tcp\t3600\tIN\tSRV\t0 1 465 smtp.example.org.".to_owned())
+        );
+    }
+
+    #[test]
+    fn aliases_point_at_the_primary_servers_and_get_their_own_helpers() {
+        let zones = ZoneSet::derive(&model("records = \"www A 192.0.2.80\""));
+        let alias = zones
+            .get(&Name::from_ascii("alias.example.").unwrap())
+            .unwrap();
+        let l = lines(alias);
+        assert!(
+            l.contains(&"_imap._tcp\t3600\tIN\tSRV\t0 1 143 mail.example.net.".to_owned()),
+            "{l:#?}"
+        );
+        assert!(l.contains(&"autoconfig\t3600\tIN\tA\t192.0.2.1".to_owned()));
+        assert!(
+            l.contains(&"www\t3600\tIN\tA\t192.0.2.80".to_owned()),
+            "extra records move to the alias zone"
+        );
+        // mail.example.net is out of the alias zone: no address record for it there.
+        assert!(!l.iter().any(|x| x.starts_with("mail")));
+    }
+
+    #[test]
+    fn long_txt_values_are_split_into_255_octet_strings() {
+        let key = "p=".to_owned() + &"A".repeat(400);
+        let m = model(&format!(
+            "dkim = [{{ selector = \"s1\", value = \"v=DKIM1; k=rsa; {key}\" }}]"
+        ));
+        let zones = ZoneSet::derive(&m);
+        let r = zones.zones()[0]
+            .records()
+            .find(|r| r.name.to_ascii() == "s1._domainkey.example.net.")
+            .unwrap();
+        let RData::TXT(t) = &r.data else { panic!() };
+        assert_eq!(t.txt_data.len(), 2);
+        assert_eq!(t.txt_data[0].len(), 255);
+    }
+
+    #[test]
+    fn content_hash_ignores_serial_and_tracks_content() {
+        let a = ZoneSet::derive(&model(""));
+        let b = ZoneSet::derive(&model("spf = \"v=spf1 -all\""));
+        assert_ne!(a.zones()[0].content_hash(), b.zones()[0].content_hash());
+        let mut c = ZoneSet::derive(&model(""));
+        c.assign_serials(&mut SerialBook::default(), 77);
+        assert_eq!(c.zones()[0].serial(), 77);
+        assert_eq!(a.zones()[0].content_hash(), c.zones()[0].content_hash());
+    }
+
+    #[test]
+    fn null_mx_means_no_mta_sts_policy() {
+        let m = model("mx = [\"0 .\"]");
+        assert!(m.domains[0].dns.mta_sts.is_none());
+        let l = lines(&ZoneSet::derive(&m).zones()[0]);
+        assert!(l.contains(&"@\t3600\tIN\tMX\t0 .".to_owned()));
+        assert!(
+            !l.iter()
+                .any(|x| x.starts_with("mta-sts") || x.starts_with("_mta-sts"))
+        );
+    }
+}

@@ -50,7 +50,7 @@ fn service(id: &str, s: &ServiceSection, diags: &mut Diagnostics) -> Service {
     }
     let mut documentation = Vec::new();
     for (i, d) in s.documentation.iter().enumerate() {
-        if http_url(&d.url, &format!("{key}.documentation[{i}].url"), diags).is_some() {
+        if url_template(&d.url, &format!("{key}.documentation[{i}].url"), diags) {
             documentation.push(Documentation {
                 url: d.url.get_ref().clone(),
                 descriptions: d
@@ -277,6 +277,12 @@ pub(crate) fn host_template(
             None
         }
     }
+}
+
+/// Checks a URL that may contain `{domain}` (expanded per domain like host names).
+fn url_template(v: &Spanned<String>, key: &str, diags: &mut Diagnostics) -> bool {
+    let sample = Spanned::new(v.span(), v.get_ref().replace("{domain}", "example.test"));
+    http_url(&sample, key, diags).is_some()
 }
 
 const PLACEHOLDERS: [&str; 3] = ["%EMAILADDRESS%", "%EMAILLOCALPART%", "%EMAILDOMAIN%"];

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Loads every zone of every configuration (the default and config/examples/*.toml) into BIND's
+# named-checkzone, Knot's kzonecheck and NSD's nsd-checkzone, exactly as `mailbeacon records` prints
+# them. Usage: scripts/check-zones.sh [path/to/mailbeacon]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${1:-target/debug/mailbeacon}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+for config in config/mailbeacon.toml config/examples/*.toml; do
+  zones=$("$bin" check -c "$config" | sed -n 's/^\([^ :]*\): \(domain\|alias\).*/\1/p')
+  for zone in $zones; do
+    file="$tmp/$zone.zone"
+    "$bin" records -c "$config" --domain "$zone" > "$file"
+    for checker in "named-checkzone -q $zone" "kzonecheck -o $zone" "nsd-checkzone $zone"; do
+      if ! out=$($checker "$file" 2>&1); then
+        echo "FAIL $config $zone: $checker"; echo "$out"; failures=$((failures + 1))
+      fi
+    done
+  done
+  echo "ok   $config: $(echo $zones | wc -w) zones pass named-checkzone, kzonecheck, nsd-checkzone"
+done
+exit $((failures > 0))

@@ -1,0 +1,235 @@
+//! `mailbeacon check`: every problem reported with file, line, column and key; exit 2.
+
+mod common;
+use common::*;
+
+const GOOD: &str = r#"
+[server]
+ipv4 = ["192.0.2.1"]
+
+[service.mail]
+incoming = [{ protocol = "imap", host = "mail.{domain}" }]
+outgoing = [{ host = "mail.{domain}" }]
+
+[[domain]]
+name = "example.net"
+mx = ["10 mail.{domain}"]
+"#;
+
+/// Runs `check` on `text` and returns (exit code, stdout, stderr, config path).
+fn check(text: &str) -> (i32, String, String, String) {
+    let cfg = ScratchConfig::new(text);
+    let out = run(&["check", "--config", &cfg.arg()]);
+    (
+        out.status.code().unwrap_or(-1),
+        stdout(&out),
+        stderr(&out),
+        cfg.arg(),
+    )
+}
+
+#[test]
+fn default_config_is_valid_and_summarised() {
+    let out = run(&["check"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("example.test: domain; 2 incoming, 2 outgoing"),
+        "{text}"
+    );
+    assert!(
+        text.contains("example-alias.test: alias of example.test"),
+        "{text}"
+    );
+}
+
+#[test]
+fn config_path_comes_from_the_environment() {
+    let cfg = ScratchConfig::new(GOOD);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mailbeacon"))
+        .arg("check")
+        .env("MAILBEACON_CONFIG", cfg.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("example.net: domain; 1 incoming, 1 outgoing"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn every_error_is_reported_with_its_position() {
+    let text = r#"[server]
+ipv4 = ["192.0.2.1", "not-an-ip"]
+
+[service.mail]
+incoming = [{ protocol = "imap", host = "mail.{domain}", port = 99999 }]
+outgoing = [{ host = "mail.{domain}", security = "ssl-ish" }]
+
+[[domain]]
+name = "example.net"
+services = ["mail", "missing"]
+
+[[domain]]
+name = "Example.NET"
+"#;
+    let (code, _, err, path) = check(text);
+    assert_eq!(code, 2, "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    let expect = [
+        format!("{path}:2:22: server.ipv4[1]: `not-an-ip` is not an IPv4 address"),
+        format!(
+            "{path}:5:65: service.mail.incoming[0].port: port must be between 1 and 65535, not 99999"
+        ),
+        format!("{path}:6:50: service.mail.outgoing[0].security: unknown security `ssl-ish`"),
+        format!("{path}:10:21: domain[0].services[1]: service `missing` is not defined"),
+        format!(
+            "{path}:13:8: domain[1].name: `example.net` is already configured at domain[0].name"
+        ),
+    ];
+    for e in &expect {
+        assert!(
+            lines.iter().any(|l| l.starts_with(e.as_str())),
+            "missing {e:?} in:\n{err}"
+        );
+    }
+}
+
+#[test]
+fn unknown_keys_and_syntax_errors_name_the_line() {
+    let (code, _, err, path) = check("[server]\nipv4 = [\"192.0.2.1\"]\nlisten = 1\n");
+    assert_eq!(code, 2);
+    assert!(
+        err.starts_with(&format!(
+            "{path}:3:1: server.listen: unknown field `listen`"
+        )),
+        "{err}"
+    );
+
+    let (code, _, err, path) = check("[server\nipv4 = 1\n");
+    assert_eq!(code, 2);
+    assert!(err.starts_with(&format!("{path}:1:")), "{err}");
+}
+
+#[test]
+fn an_alias_that_is_also_a_domain_is_refused() {
+    let text = format!("{GOOD}aliases = [\"other.net\"]\n\n[[domain]]\nname = \"other.net\"\n");
+    let (code, _, err, _) = check(&text);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("domain[1].name: `other.net` is already configured at domain[0].aliases[0]"),
+        "{err}"
+    );
+}
+
+#[test]
+fn zone_inconsistencies_point_at_the_key() {
+    // An MX that is a CNAME, and a CNAME beside other data, both written in `records`.
+    let text = r#"[server]
+ipv4 = ["192.0.2.1"]
+
+[service.mail]
+incoming = [{ protocol = "imap", host = "mail.{domain}" }]
+outgoing = [{ host = "mail.{domain}" }]
+
+[[domain]]
+name = "example.net"
+mx = ["10 mx.{domain}"]
+records = '''
+mx    CNAME mail
+www   CNAME mail
+www   TXT   "hello"
+'''
+"#;
+    let (code, _, err, path) = check(text);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!(
+            "{path}:10:7: domain[0].mx: MX target mx.example.net is a CNAME"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("domain[0].records: www.example.net has a CNAME and other records"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_bad_record_line_is_located_inside_the_string() {
+    let text = format!("{GOOD}records = '''\nwww A 192.0.2.8\nftp A 300.1.1.1\n'''\n");
+    let (code, _, err, path) = check(&text);
+    assert_eq!(code, 2);
+    // The string starts on line 12; its second record line is line 14 of the file.
+    assert!(
+        err.starts_with(&format!(
+            "{path}:14:1: domain[0].records: line 2 of the records:"
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn generated_names_cannot_be_redefined() {
+    let text = format!("{GOOD}records = \"autoconfig A 192.0.2.9\"\n");
+    let (code, _, err, _) = check(&text);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("autoconfig.example.net A is generated by mailbeacon"),
+        "{err}"
+    );
+}
+
+#[test]
+fn helper_names_need_an_address_or_a_cname() {
+    let text = GOOD.replace("ipv4 = [\"192.0.2.1\"]", "");
+    let (code, _, err, _) = check(&text);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("autoconfig.example.net needs an address"),
+        "{err}"
+    );
+}
+
+#[test]
+fn invalid_names_and_values_are_refused() {
+    let text = GOOD
+        .replace("name = \"example.net\"", "name = \"exa_mple.net\"")
+        .replace(
+            "mx = [\"10 mail.{domain}\"]",
+            "mx = [\"ten mail.{domain}\"]\nspf = \"include:x\"\ncaa = [\"0 issue\"]",
+        );
+    let (code, _, err, _) = check(&text);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("domain[0].name: `exa_mple.net` is not a valid host name"),
+        "{err}"
+    );
+    let text = GOOD.replace(
+        "mx = [\"10 mail.{domain}\"]",
+        "mx = [\"ten mail.{domain}\"]\nspf = \"include:x\"\nsoa = { refresh = -1 }",
+    );
+    let (_, _, err, _) = check(&text);
+    assert!(err.contains("domain[0].mx[0]: MX priority `ten`"), "{err}");
+    assert!(
+        err.contains("domain[0].spf: must start with `v=spf1`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("domain[0].soa.refresh: refresh must be between 0 and 2147483647, not -1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unreadable_file_is_a_clear_error() {
+    let out = run(&["check", "--config", "/nonexistent/mailbeacon.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("/nonexistent/mailbeacon.toml: cannot read configuration"),
+        "{}",
+        stderr(&out)
+    );
+}
