@@ -31,11 +31,7 @@ fn zone(config: &str, domain: &str) -> BTreeMap<(String, RecordType), Vec<RData>
     map
 }
 
-fn get(
-    z: &BTreeMap<(String, RecordType), Vec<RData>>,
-    owner: &str,
-    t: RecordType,
-) -> Vec<String> {
+fn get(z: &BTreeMap<(String, RecordType), Vec<RData>>, owner: &str, t: RecordType) -> Vec<String> {
     z.get(&(owner.to_owned(), t))
         .map(|v| v.iter().map(|d| d.to_string()).collect())
         .unwrap_or_default()
