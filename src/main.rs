@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+mod serve;
 use mailbeacon_model::{LoadError, Model, SerialBook, ZoneSet, load_file, load_str, zonefile};
 
 /// Autoconfiguration DNS and HTTP server for small mail hosts.
@@ -19,6 +21,21 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve DNS for every zone of the configuration (reload: SIGHUP; stop: SIGINT/SIGTERM).
+    Serve {
+        /// DNS listen address (UDP and TCP; port 0 picks one), replacing the configuration's.
+        #[arg(long, value_name = "ADDR")]
+        dns: Vec<std::net::SocketAddr>,
+        /// HTTP listen address, replacing the configuration's (served once the HTTP responder lands).
+        #[arg(long, value_name = "ADDR")]
+        http: Vec<std::net::SocketAddr>,
+        /// HTTPS listen address, replacing the configuration's (served once the HTTP responder lands).
+        #[arg(long, value_name = "ADDR")]
+        https: Vec<std::net::SocketAddr>,
+        /// Write the bound listeners as JSON here once all are bound.
+        #[arg(long, value_name = "PATH")]
+        ready_file: Option<PathBuf>,
+    },
     /// Validate the configuration: one summary line per domain, or every error with its line.
     Check,
     /// Print RFC 1035 master files for every zone (or one).
@@ -42,7 +59,22 @@ const EXIT_INVALID: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging();
     match cli.command {
+        Command::Serve {
+            dns,
+            http,
+            https,
+            ready_file,
+        } => serve::serve(
+            cli.config.as_deref(),
+            serve::ServeOptions {
+                dns,
+                http,
+                https,
+                ready_file,
+            },
+        ),
         Command::Check => check(cli.config.as_deref()),
         Command::Records { domain } => records(cli.config.as_deref(), domain.as_deref()),
         Command::Import {
@@ -50,6 +82,17 @@ fn main() -> ExitCode {
             skip_unsupported,
         } => import(&file, skip_unsupported),
     }
+}
+
+/// Logs to standard error; `MAILBEACON_LOG` (tracing's filter syntax) overrides the default `info`.
+/// Nothing is logged per query at the default level.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MAILBEACON_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 const DEFAULT_PATH: &str = "config/mailbeacon.toml";
@@ -122,12 +165,7 @@ fn records(path: Option<&Path>, only: Option<&str>) -> ExitCode {
         Ok(m) => m,
         Err(code) => return code,
     };
-    let mut zones = ZoneSet::derive(&model);
-    let mut book = read_serials(&model);
-    zones.assign_serials(&mut book, unix_now());
-    if book.changed() {
-        write_serials(&model, &book);
-    }
+    let zones = zones_with_serials(&model);
     let wanted = match only {
         Some(d) => match model.find_domain(d) {
             Some(d) => Some(d.name.clone()),
@@ -150,6 +188,17 @@ fn records(path: Option<&Path>, only: Option<&str>) -> ExitCode {
         print!("{}", zonefile::zone_file(z));
     }
     ExitCode::SUCCESS
+}
+
+/// The model's zones with SOA serials from (and saved to) the state directory's serial book.
+fn zones_with_serials(model: &Model) -> ZoneSet {
+    let mut zones = ZoneSet::derive(model);
+    let mut book = read_serials(model);
+    zones.assign_serials(&mut book, unix_now());
+    if book.changed() {
+        write_serials(model, &book);
+    }
+    zones
 }
 
 fn unix_now() -> u32 {

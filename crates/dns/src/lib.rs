@@ -1,0 +1,17 @@
+//! mailbeacon's authoritative DNS server.
+//!
+//! The protocol logic is pure and kept apart from the sockets:
+//! - [`authority`]: which records answer a question in the served zones (NXDOMAIN, NODATA, CNAME
+//!   chains, additional addresses, AXFR content), computed from a [`mailbeacon_model::ZoneSet`];
+//! - [`responder`]: DNS messages in, DNS messages out (header checks, EDNS, truncation, errors);
+//! - [`prepared`]: the fast path, every answer the zones can give precomputed as wire bytes;
+//! - [`server`]: the UDP and TCP listeners that move bytes between sockets and the above.
+
+pub mod authority;
+pub mod prepared;
+pub mod responder;
+pub mod server;
+
+pub use authority::Authority;
+pub use responder::{Responder, Transport};
+pub use server::{DnsServer, ServerError};

@@ -1,0 +1,241 @@
+//! The UDP fast path: every answer the zones can give, precomputed as wire bytes.
+//!
+//! The zones change only on reload, so for every existing name and every commonly asked type the
+//! general path ([`crate::responder`]) is run once, ahead of time, and its bytes are kept. A query
+//! is then answered by parsing only its header and question, one hash lookup on the lower-cased
+//! name and type, a copy, and three patches: the ID, the RD/CD flags, and the question name in the
+//! client's letter case. Anything unusual (other opcodes, EDNS options or the DO bit, compression in
+//! the question, a name we do not have, an answer larger than the client accepts) is declined and
+//! goes to the general path, which produced these bytes in the first place, so both paths agree.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+use hickory_proto::rr::{DNSClass, Name, RecordType};
+use hickory_proto::serialize::binary::BinEncodable;
+
+use crate::authority::Authority;
+use crate::responder::{MAX_UDP_PAYLOAD, Transport, respond_general};
+
+/// Types precomputed for every name, whether present (positive answer) or not (NODATA); types
+/// actually present at a name are added to these.
+const COMMON_TYPES: [RecordType; 12] = [
+    RecordType::A,
+    RecordType::AAAA,
+    RecordType::NS,
+    RecordType::SOA,
+    RecordType::CNAME,
+    RecordType::MX,
+    RecordType::TXT,
+    RecordType::SRV,
+    RecordType::CAA,
+    RecordType::HTTPS,
+    RecordType::SVCB,
+    RecordType::ANY,
+];
+
+/// Precomputed answers keyed on the lower-cased wire name followed by the big-endian type.
+#[derive(Debug, Default)]
+pub struct Prepared {
+    map: HashMap<Box<[u8]>, Entry>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    /// The answer to a query without EDNS (absent when it exceeds 512 octets).
+    plain: Option<Box<[u8]>>,
+    /// The answer to a query with a plain EDNS(0) OPT record.
+    edns: Option<Box<[u8]>>,
+}
+
+/// Longest wire name (RFC 1035 §2.3.4) plus the two type octets.
+const MAX_KEY: usize = 255 + 2;
+
+impl Prepared {
+    /// Runs the general path for every (name, type) of `authority`.
+    pub fn build(authority: &Authority) -> Prepared {
+        let mut map = HashMap::new();
+        let peer = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+        for (name, present) in authority.names() {
+            let mut types: Vec<RecordType> = COMMON_TYPES.to_vec();
+            types.extend(present.into_iter().filter(|t| !COMMON_TYPES.contains(t)));
+            for qtype in types {
+                let Some(key) = key_for(name, qtype) else {
+                    continue;
+                };
+                let plain = respond_general(
+                    authority,
+                    &query_bytes(name, qtype, false),
+                    Transport::Udp,
+                    peer,
+                );
+                let edns = respond_general(
+                    authority,
+                    &query_bytes(name, qtype, true),
+                    Transport::Udp,
+                    peer,
+                );
+                let usable = |v: Vec<Vec<u8>>| {
+                    v.into_iter()
+                        .next()
+                        .filter(|b| b[2] & 0x02 == 0)
+                        .map(Vec::into_boxed_slice)
+                };
+                map.insert(
+                    key,
+                    Entry {
+                        plain: usable(plain),
+                        edns: usable(edns),
+                    },
+                );
+            }
+        }
+        Prepared { map }
+    }
+
+    /// Number of precomputed (name, type) pairs.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether nothing is precomputed.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Writes the answer to `query` into `out` if it is precomputed; `false` to decline.
+    pub fn answer(&self, query: &[u8], out: &mut Vec<u8>) -> bool {
+        let Some(q) = SimpleQuery::parse(query) else {
+            return false;
+        };
+        let Some(entry) = self.map.get(&q.key[..q.key_len]) else {
+            return false;
+        };
+        let prepared = match q.payload {
+            None => entry.plain.as_deref(),
+            Some(_) => entry.edns.as_deref(),
+        };
+        let Some(prepared) = prepared else {
+            return false;
+        };
+        if let Some(payload) = q.payload
+            && prepared.len() > usize::from(payload.clamp(512, MAX_UDP_PAYLOAD))
+        {
+            return false;
+        }
+        out.clear();
+        out.extend_from_slice(prepared);
+        out[..2].copy_from_slice(&query[..2]);
+        out[2] = (out[2] & !0x01) | (query[2] & 0x01); // RD
+        out[3] = (out[3] & !0x10) | (query[3] & 0x10); // CD
+        // The question in the client's letter case (the name has the same length in any case).
+        out[12..12 + q.name_len].copy_from_slice(&query[12..12 + q.name_len]);
+        true
+    }
+}
+
+/// The fields of a query the fast path can take, parsed without allocating.
+struct SimpleQuery {
+    key: [u8; MAX_KEY],
+    key_len: usize,
+    name_len: usize,
+    /// `Some(advertised size)` when the query carries a plain EDNS(0) OPT record.
+    payload: Option<u16>,
+}
+
+impl SimpleQuery {
+    fn parse(q: &[u8]) -> Option<SimpleQuery> {
+        if q.len() < 17 || q.len() > 512 {
+            return None;
+        }
+        // QR=0, opcode QUERY, TC=0 (AA/RD ignored); Z must be 0.
+        if q[2] & 0xFA != 0 || q[3] & 0x40 != 0 {
+            return None;
+        }
+        let (qd, an, ns, ar) = (be(q, 4), be(q, 6), be(q, 8), be(q, 10));
+        if qd != 1 || an != 0 || ns != 0 || ar > 1 {
+            return None;
+        }
+        let mut key = [0u8; MAX_KEY];
+        let mut i = 12;
+        loop {
+            let len = usize::from(*q.get(i)?);
+            if len & 0xC0 != 0 || len > 63 {
+                return None;
+            }
+            if i - 12 + len + 1 > 255 {
+                return None;
+            }
+            key[i - 12] = q[i];
+            if len == 0 {
+                i += 1;
+                break;
+            }
+            let label = q.get(i + 1..i + 1 + len)?;
+            for (k, b) in key[i - 12 + 1..i - 12 + 1 + len].iter_mut().zip(label) {
+                *k = b.to_ascii_lowercase();
+            }
+            i += 1 + len;
+        }
+        let name_len = i - 12;
+        let qtype = q.get(i..i + 2)?;
+        if be(q, i + 2) != 1 {
+            return None; // class IN only
+        }
+        key[name_len..name_len + 2].copy_from_slice(qtype);
+        let mut end = i + 4;
+        let mut payload = None;
+        if ar == 1 {
+            // OPT: root name, type 41, class = payload, ext-rcode 0, version 0, no DO, no options.
+            let opt = q.get(end..end + 11)?;
+            if opt[0] != 0
+                || be(opt, 1) != 41
+                || opt[5] != 0
+                || opt[6] != 0
+                || opt[7] & 0x80 != 0
+                || be(opt, 9) != 0
+            {
+                return None;
+            }
+            payload = Some(be(opt, 3));
+            end += 11;
+        }
+        if end != q.len() {
+            return None;
+        }
+        Some(SimpleQuery {
+            key,
+            key_len: name_len + 2,
+            name_len,
+            payload,
+        })
+    }
+}
+
+fn be(b: &[u8], i: usize) -> u16 {
+    u16::from_be_bytes([
+        b.get(i).copied().unwrap_or(0),
+        b.get(i + 1).copied().unwrap_or(0),
+    ])
+}
+
+fn key_for(name: &Name, qtype: RecordType) -> Option<Box<[u8]>> {
+    let mut key = name.to_lowercase().to_bytes().ok()?;
+    key.extend_from_slice(&u16::from(qtype).to_be_bytes());
+    Some(key.into_boxed_slice())
+}
+
+/// A query as a typical client sends it: ID 0, no RD, lower-case name, optionally plain EDNS(0).
+fn query_bytes(name: &Name, qtype: RecordType, edns: bool) -> Vec<u8> {
+    let mut m = Message::new(0, MessageType::Query, OpCode::Query);
+    let mut q = Query::query(name.to_lowercase(), qtype);
+    q.set_query_class(DNSClass::IN);
+    m.queries.push(q);
+    if edns {
+        let mut e = Edns::new();
+        e.set_max_payload(MAX_UDP_PAYLOAD);
+        m.edns = Some(e);
+    }
+    m.to_vec().unwrap_or_default()
+}

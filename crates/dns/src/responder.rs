@@ -1,0 +1,219 @@
+//! DNS messages in, DNS messages out: the general path for every query.
+//!
+//! Header checks, EDNS(0) (RFC 6891), truncation (RFC 1035 §4.2.1, RFC 2181 §9), zone transfers
+//! (RFC 5936) and error codes live here; which records answer is [`Authority`]'s job. The UDP fast
+//! path ([`crate::prepared`]) answers the common queries with bytes this module produced.
+
+use std::net::IpAddr;
+
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::{DNSClass, RecordType};
+use mailbeacon_model::ZoneSet;
+
+use crate::authority::Authority;
+use crate::prepared::Prepared;
+
+/// The UDP payload size we advertise and never exceed (the DNS flag day 2020 value, which avoids
+/// IP fragmentation).
+pub const MAX_UDP_PAYLOAD: u16 = 1232;
+
+/// Largest DNS message over TCP.
+const MAX_TCP_MESSAGE: usize = 65_535;
+
+/// How a query arrived; decides size limits and whether transfers are allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// UDP: size limited, no transfers.
+    Udp,
+    /// TCP: up to 64 KiB per message, transfers allowed to permitted peers.
+    Tcp,
+}
+
+/// Everything needed to answer queries for one configuration generation.
+#[derive(Debug)]
+pub struct Responder {
+    authority: Authority,
+    prepared: Prepared,
+}
+
+impl Responder {
+    /// Builds the lookup index and precomputes the fast-path answers for `zones`.
+    pub fn new(zones: &ZoneSet) -> Responder {
+        let authority = Authority::new(zones);
+        let prepared = Prepared::build(&authority);
+        Responder {
+            authority,
+            prepared,
+        }
+    }
+
+    /// The lookup index.
+    pub fn authority(&self) -> &Authority {
+        &self.authority
+    }
+
+    /// How many answers are precomputed.
+    pub fn prepared_len(&self) -> usize {
+        self.prepared.len()
+    }
+
+    /// Answers a UDP datagram into `out`; `false` means send nothing (not a query, or not even a
+    /// header). Tries the precomputed answers first.
+    pub fn respond_udp(&self, query: &[u8], peer: IpAddr, out: &mut Vec<u8>) -> bool {
+        if self.prepared.answer(query, out) {
+            return true;
+        }
+        match respond_general(&self.authority, query, Transport::Udp, peer)
+            .into_iter()
+            .next()
+        {
+            Some(reply) => {
+                *out = reply;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Answers one message on the general path: zero messages (drop), one, or several (a zone
+    /// transfer over TCP).
+    pub fn respond(&self, query: &[u8], transport: Transport, peer: IpAddr) -> Vec<Vec<u8>> {
+        respond_general(&self.authority, query, transport, peer)
+    }
+}
+
+/// The general path over `authority` (see [`Responder::respond`]).
+pub fn respond_general(
+    authority: &Authority,
+    query: &[u8],
+    transport: Transport,
+    peer: IpAddr,
+) -> Vec<Vec<u8>> {
+    {
+        // Fewer than 12 octets is not a DNS message; a set QR bit is a response. Neither is answered
+        // (answering responses invites loops between servers).
+        if query.len() < 12 || query[2] & 0x80 != 0 {
+            return vec![];
+        }
+        let request = match Message::from_vec(query) {
+            Ok(m) => m,
+            Err(_) => return vec![format_error(query)],
+        };
+        let mut response = Message::new(
+            request.metadata.id,
+            MessageType::Response,
+            request.metadata.op_code,
+        );
+        response.metadata.recursion_desired = request.metadata.recursion_desired;
+        response.metadata.checking_disabled = request.metadata.checking_disabled;
+        response.queries = request.queries.clone();
+        let limit = match transport {
+            Transport::Tcp => MAX_TCP_MESSAGE,
+            Transport::Udp => usize::from(request.max_payload().clamp(512, MAX_UDP_PAYLOAD)),
+        };
+        if let Some(edns) = &request.edns {
+            let mut ours = Edns::new();
+            ours.set_max_payload(MAX_UDP_PAYLOAD);
+            ours.set_dnssec_ok(edns.flags().dnssec_ok);
+            response.edns = Some(ours);
+            if edns.version() > 0 {
+                return vec![finish(response, ResponseCode::BADVERS, limit)];
+            }
+        }
+        if request.metadata.op_code != OpCode::Query {
+            return vec![finish(response, ResponseCode::NotImp, limit)];
+        }
+        let [question] = request.queries.as_slice() else {
+            response.queries.clear();
+            return vec![finish(response, ResponseCode::FormErr, limit)];
+        };
+        if question.query_class() != DNSClass::IN {
+            return vec![finish(response, ResponseCode::Refused, limit)];
+        }
+        match question.query_type() {
+            RecordType::AXFR | RecordType::IXFR if transport == Transport::Tcp => {
+                return transfer(authority, response, question, peer);
+            }
+            RecordType::AXFR => return vec![finish(response, ResponseCode::FormErr, limit)],
+            // RFC 1995 §2: an IXFR over UDP that cannot be answered incrementally gets the SOA.
+            RecordType::IXFR => {
+                let answer = authority.lookup(question.name(), RecordType::SOA);
+                response.metadata.authoritative = answer.authoritative;
+                response.answers = answer.answers;
+                return vec![finish(response, answer.rcode, limit)];
+            }
+            _ => {}
+        }
+        let answer = authority.lookup(question.name(), question.query_type());
+        response.metadata.authoritative = answer.authoritative;
+        response.answers = answer.answers;
+        response.authorities = answer.authorities;
+        response.additionals = answer.additionals;
+        vec![finish(response, answer.rcode, limit)]
+    }
+}
+
+fn transfer(
+    authority: &Authority,
+    mut response: Message,
+    question: &Query,
+    peer: IpAddr,
+) -> Vec<Vec<u8>> {
+    {
+        let Some(records) = authority.transfer(question.name(), peer) else {
+            return vec![finish(response, ResponseCode::Refused, MAX_TCP_MESSAGE)];
+        };
+        response.metadata.authoritative = true;
+        // Several messages when the zone is large; each well under 64 KiB.
+        let mut out = Vec::new();
+        for chunk in records.chunks(200) {
+            let mut m = response.clone();
+            m.answers = chunk.to_vec();
+            if !out.is_empty() {
+                m.queries.clear();
+            }
+            out.push(finish(m, ResponseCode::NoError, MAX_TCP_MESSAGE));
+        }
+        out
+    }
+}
+
+/// Sets the response code and encodes, fitting `limit`: first the additional section goes (RFC 2181
+/// §9 lets it), then the whole answer is replaced by an empty, truncated one so that the client
+/// retries over TCP.
+fn finish(mut response: Message, rcode: ResponseCode, limit: usize) -> Vec<u8> {
+    response.metadata.response_code = rcode;
+    if let Some(bytes) = encode(&response, limit) {
+        return bytes;
+    }
+    response.additionals.clear();
+    if let Some(bytes) = encode(&response, limit) {
+        return bytes;
+    }
+    response.answers.clear();
+    response.authorities.clear();
+    response.metadata.truncation = true;
+    encode(&response, usize::MAX).unwrap_or_else(|| server_failure(&response))
+}
+
+fn encode(m: &Message, limit: usize) -> Option<Vec<u8>> {
+    m.to_vec().ok().filter(|b| b.len() <= limit)
+}
+
+fn server_failure(m: &Message) -> Vec<u8> {
+    let mut header = vec![0u8; 12];
+    header[..2].copy_from_slice(&m.metadata.id.to_be_bytes());
+    header[2] = 0x80 | (u8::from(m.metadata.op_code) << 3);
+    header[3] = ResponseCode::ServFail.low();
+    header
+}
+
+/// FORMERR for a message whose header parsed but whose body did not: the header echoed with QR
+/// set, the original opcode and RD, and no sections (RFC 1035 §4.1.1).
+fn format_error(query: &[u8]) -> Vec<u8> {
+    let mut reply = query[..12].to_vec();
+    reply[2] = 0x80 | (query[2] & 0x79); // QR, opcode, RD
+    reply[3] = ResponseCode::FormErr.low();
+    reply[4..12].fill(0);
+    reply
+}
