@@ -66,3 +66,82 @@ pub fn have(program: &str) -> bool {
         std::env::split_paths(&paths).any(|d| Path::new(&d).join(program).is_file())
     })
 }
+
+/// A running `mailbeacon serve` on ephemeral loopback ports; killed on drop.
+pub struct Served {
+    pub child: std::process::Child,
+    pub dns: std::net::SocketAddr,
+    pub config: ScratchConfig,
+}
+
+impl Served {
+    /// Starts the server on `text` and waits for its ready file.
+    pub fn start(text: &str) -> Served {
+        let config = ScratchConfig::new(text);
+        let ready = config.dir.path().join("ready.json");
+        let child = Command::new(env!("CARGO_BIN_EXE_mailbeacon"))
+            .args([
+                "serve",
+                "--config",
+                &config.arg(),
+                "--dns",
+                "127.0.0.1:0",
+                "--ready-file",
+            ])
+            .arg(&ready)
+            .env("MAILBEACON_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("server starts");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let dns = loop {
+            if let Ok(text) = std::fs::read_to_string(&ready) {
+                let v: serde_json::Value = serde_json::from_str(&text).expect("ready file is JSON");
+                break v["dns"][0]
+                    .as_str()
+                    .expect("dns address")
+                    .parse()
+                    .expect("socket address");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "server did not become ready"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        Served { child, dns, config }
+    }
+
+    /// `kdig @server -p PORT ARGS…` output.
+    pub fn kdig(&self, args: &[&str]) -> String {
+        let out = Command::new("kdig")
+            .arg(format!("@{}", self.dns.ip()))
+            .args(["-p", &self.dns.port().to_string(), "+timeout=2", "+retry=0"])
+            .args(args)
+            .output()
+            .expect("kdig runs (knot-dnsutils)");
+        // kdig reports transfer errors on stderr.
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+
+    /// Sends SIGHUP (reload).
+    pub fn hup(&self) {
+        let ok = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -239,3 +239,94 @@ fn query_bytes(name: &Name, qtype: RecordType, edns: bool) -> Vec<u8> {
     }
     m.to_vec().unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mailbeacon_model::{DEFAULT_CONFIG, ZoneSet, load_str};
+
+    fn authority() -> Authority {
+        let model =
+            load_str(DEFAULT_CONFIG, "default.toml".as_ref()).expect("default config is valid");
+        Authority::new(&ZoneSet::derive(&model))
+    }
+
+    /// A query for `name` in mixed letter case with a given ID and RD, as raw bytes.
+    fn mixed_case_query(name: &Name, qtype: RecordType, id: u16, edns: bool) -> Vec<u8> {
+        let mut bytes = query_bytes(name, qtype, edns);
+        bytes[..2].copy_from_slice(&id.to_be_bytes());
+        bytes[2] |= 0x01; // RD
+        let mut i = 12;
+        while bytes[i] != 0 {
+            let len = usize::from(bytes[i]);
+            for (k, b) in bytes[i + 1..i + 1 + len].iter_mut().enumerate() {
+                if k % 2 == 0 {
+                    *b = b.to_ascii_uppercase();
+                }
+            }
+            i += 1 + len;
+        }
+        bytes
+    }
+
+    /// Same header, question bytes (letter case included) and sections. Bytes may differ elsewhere:
+    /// hickory compresses names case-sensitively, so a mixed-case question changes compression.
+    #[test]
+    fn fast_and_general_paths_give_the_same_answers() {
+        let authority = authority();
+        let prepared = Prepared::build(&authority);
+        assert!(prepared.len() > 100);
+        let peer = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let mut out = Vec::new();
+        let mut checked = 0;
+        for (name, present) in authority.names() {
+            for qtype in COMMON_TYPES.iter().copied().chain(present) {
+                for edns in [false, true] {
+                    let q = mixed_case_query(name, qtype, 0xBEEF, edns);
+                    let general = respond_general(&authority, &q, Transport::Udp, peer);
+                    if prepared.answer(&q, &mut out) {
+                        let what = format!("{name} {qtype} edns={edns}");
+                        let question_end = q.len() - if edns { 11 } else { 0 };
+                        assert_eq!(out[..question_end], general[0][..question_end], "{what}");
+                        let fast = Message::from_vec(&out).expect("fast answer parses");
+                        let slow = Message::from_vec(&general[0]).expect("general answer parses");
+                        assert_eq!(fast, slow, "{what}");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 200, "fast path answered {checked} queries");
+    }
+
+    #[test]
+    fn unusual_queries_are_declined() {
+        let authority = authority();
+        let prepared = Prepared::build(&authority);
+        let name = Name::from_ascii("example.test.").unwrap();
+        let mut out = Vec::new();
+        let good = query_bytes(&name, RecordType::SOA, true);
+        assert!(prepared.answer(&good, &mut out));
+        // DO bit set.
+        let mut dnssec = good.clone();
+        let n = dnssec.len();
+        dnssec[n - 4] |= 0x80;
+        assert!(!prepared.answer(&dnssec, &mut out));
+        // Unknown name, other opcode, truncated packet, trailing garbage.
+        assert!(!prepared.answer(
+            &query_bytes(
+                &Name::from_ascii("nx.example.test.").unwrap(),
+                RecordType::A,
+                false
+            ),
+            &mut out
+        ));
+        let mut notify = good.clone();
+        notify[2] |= 4 << 3;
+        assert!(!prepared.answer(&notify, &mut out));
+        assert!(!prepared.answer(&good[..good.len() - 1], &mut out));
+        let mut long = good.clone();
+        long.push(0);
+        assert!(!prepared.answer(&long, &mut out));
+    }
+}

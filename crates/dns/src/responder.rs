@@ -89,68 +89,66 @@ pub fn respond_general(
     transport: Transport,
     peer: IpAddr,
 ) -> Vec<Vec<u8>> {
-    {
-        // Fewer than 12 octets is not a DNS message; a set QR bit is a response. Neither is answered
-        // (answering responses invites loops between servers).
-        if query.len() < 12 || query[2] & 0x80 != 0 {
-            return vec![];
-        }
-        let request = match Message::from_vec(query) {
-            Ok(m) => m,
-            Err(_) => return vec![format_error(query)],
-        };
-        let mut response = Message::new(
-            request.metadata.id,
-            MessageType::Response,
-            request.metadata.op_code,
-        );
-        response.metadata.recursion_desired = request.metadata.recursion_desired;
-        response.metadata.checking_disabled = request.metadata.checking_disabled;
-        response.queries = request.queries.clone();
-        let limit = match transport {
-            Transport::Tcp => MAX_TCP_MESSAGE,
-            Transport::Udp => usize::from(request.max_payload().clamp(512, MAX_UDP_PAYLOAD)),
-        };
-        if let Some(edns) = &request.edns {
-            let mut ours = Edns::new();
-            ours.set_max_payload(MAX_UDP_PAYLOAD);
-            ours.set_dnssec_ok(edns.flags().dnssec_ok);
-            response.edns = Some(ours);
-            if edns.version() > 0 {
-                return vec![finish(response, ResponseCode::BADVERS, limit)];
-            }
-        }
-        if request.metadata.op_code != OpCode::Query {
-            return vec![finish(response, ResponseCode::NotImp, limit)];
-        }
-        let [question] = request.queries.as_slice() else {
-            response.queries.clear();
-            return vec![finish(response, ResponseCode::FormErr, limit)];
-        };
-        if question.query_class() != DNSClass::IN {
-            return vec![finish(response, ResponseCode::Refused, limit)];
-        }
-        match question.query_type() {
-            RecordType::AXFR | RecordType::IXFR if transport == Transport::Tcp => {
-                return transfer(authority, response, question, peer);
-            }
-            RecordType::AXFR => return vec![finish(response, ResponseCode::FormErr, limit)],
-            // RFC 1995 §2: an IXFR over UDP that cannot be answered incrementally gets the SOA.
-            RecordType::IXFR => {
-                let answer = authority.lookup(question.name(), RecordType::SOA);
-                response.metadata.authoritative = answer.authoritative;
-                response.answers = answer.answers;
-                return vec![finish(response, answer.rcode, limit)];
-            }
-            _ => {}
-        }
-        let answer = authority.lookup(question.name(), question.query_type());
-        response.metadata.authoritative = answer.authoritative;
-        response.answers = answer.answers;
-        response.authorities = answer.authorities;
-        response.additionals = answer.additionals;
-        vec![finish(response, answer.rcode, limit)]
+    // Fewer than 12 octets is not a DNS message; a set QR bit is a response. Neither is answered
+    // (answering responses invites loops between servers).
+    if query.len() < 12 || query[2] & 0x80 != 0 {
+        return vec![];
     }
+    let request = match Message::from_vec(query) {
+        Ok(m) => m,
+        Err(_) => return vec![format_error(query)],
+    };
+    let mut response = Message::new(
+        request.metadata.id,
+        MessageType::Response,
+        request.metadata.op_code,
+    );
+    response.metadata.recursion_desired = request.metadata.recursion_desired;
+    response.metadata.checking_disabled = request.metadata.checking_disabled;
+    response.queries = request.queries.clone();
+    let limit = match transport {
+        Transport::Tcp => MAX_TCP_MESSAGE,
+        Transport::Udp => usize::from(request.max_payload().clamp(512, MAX_UDP_PAYLOAD)),
+    };
+    if let Some(edns) = &request.edns {
+        let mut ours = Edns::new();
+        ours.set_max_payload(MAX_UDP_PAYLOAD);
+        ours.set_dnssec_ok(edns.flags().dnssec_ok);
+        response.edns = Some(ours);
+        if edns.version() > 0 {
+            return vec![finish(response, ResponseCode::BADVERS, limit)];
+        }
+    }
+    if request.metadata.op_code != OpCode::Query {
+        return vec![finish(response, ResponseCode::NotImp, limit)];
+    }
+    let [question] = request.queries.as_slice() else {
+        response.queries.clear();
+        return vec![finish(response, ResponseCode::FormErr, limit)];
+    };
+    if question.query_class() != DNSClass::IN {
+        return vec![finish(response, ResponseCode::Refused, limit)];
+    }
+    match question.query_type() {
+        RecordType::AXFR | RecordType::IXFR if transport == Transport::Tcp => {
+            return transfer(authority, response, question, peer);
+        }
+        RecordType::AXFR => return vec![finish(response, ResponseCode::FormErr, limit)],
+        // RFC 1995 §2: an IXFR over UDP that cannot be answered incrementally gets the SOA.
+        RecordType::IXFR => {
+            let answer = authority.lookup(question.name(), RecordType::SOA);
+            response.metadata.authoritative = answer.authoritative;
+            response.answers = answer.answers;
+            return vec![finish(response, answer.rcode, limit)];
+        }
+        _ => {}
+    }
+    let answer = authority.lookup(question.name(), question.query_type());
+    response.metadata.authoritative = answer.authoritative;
+    response.answers = answer.answers;
+    response.authorities = answer.authorities;
+    response.additionals = answer.additionals;
+    vec![finish(response, answer.rcode, limit)]
 }
 
 fn transfer(
@@ -159,23 +157,21 @@ fn transfer(
     question: &Query,
     peer: IpAddr,
 ) -> Vec<Vec<u8>> {
-    {
-        let Some(records) = authority.transfer(question.name(), peer) else {
-            return vec![finish(response, ResponseCode::Refused, MAX_TCP_MESSAGE)];
-        };
-        response.metadata.authoritative = true;
-        // Several messages when the zone is large; each well under 64 KiB.
-        let mut out = Vec::new();
-        for chunk in records.chunks(200) {
-            let mut m = response.clone();
-            m.answers = chunk.to_vec();
-            if !out.is_empty() {
-                m.queries.clear();
-            }
-            out.push(finish(m, ResponseCode::NoError, MAX_TCP_MESSAGE));
+    let Some(records) = authority.transfer(question.name(), peer) else {
+        return vec![finish(response, ResponseCode::Refused, MAX_TCP_MESSAGE)];
+    };
+    response.metadata.authoritative = true;
+    // Several messages when the zone is large; each well under 64 KiB.
+    let mut out = Vec::new();
+    for chunk in records.chunks(200) {
+        let mut m = response.clone();
+        m.answers = chunk.to_vec();
+        if !out.is_empty() {
+            m.queries.clear();
         }
-        out
+        out.push(finish(m, ResponseCode::NoError, MAX_TCP_MESSAGE));
     }
+    out
 }
 
 /// Sets the response code and encodes, fitting `limit`: first the additional section goes (RFC 2181
