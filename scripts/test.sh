@@ -31,5 +31,5 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
 cargo build --locked
-scripts/check-zones.sh target/debug/mailbeacon
+scripts/check-zones.sh "${CARGO_TARGET_DIR:-target}/debug/mailbeacon"
 echo "all tests passed"
