@@ -32,4 +32,5 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
 cargo build --locked
 scripts/check-zones.sh "${CARGO_TARGET_DIR:-target}/debug/mailbeacon"
+python3 scripts/dns-differential.py --bin "${CARGO_TARGET_DIR:-target}/debug/mailbeacon"
 echo "all tests passed"
