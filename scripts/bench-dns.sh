@@ -55,14 +55,16 @@ zone:
   zonefile: example.test.zone
 C
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# utime + stime of every process listed (NSD forks a server process and xfrd).
+# The command name in /proc/PID/stat may contain spaces ("nsd: server 1"): cut it off first.
+cpu_ticks() { local t=0 p; for p in $1; do t=$((t + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}'))); done; echo "$t"; }
 
 run() { # name pid port
-  local name=$1 pid=$2 port=$3
+  local name=$1 pids=$2 port=$3
   local before after qps
-  before=$(cpu_ticks "$pid")
+  before=$(cpu_ticks "$pids")
   qps=$(taskset -c 1 dnsperf -s 127.0.0.1 -p "$port" -d "$tmp/queries" -l "$secs" -c 4 -q 100 2>/dev/null | awk '/Queries per second/ {print $4}')
-  after=$(cpu_ticks "$pid")
+  after=$(cpu_ticks "$pids")
   local hz; hz=$(getconf CLK_TCK)
   local us; us=$(awk -v t=$((after - before)) -v hz="$hz" -v q="$qps" -v s="$secs" 'BEGIN { printf "%.2f", t / hz * 1e6 / (q * s) }')
   echo "$name $qps $us"
@@ -74,10 +76,9 @@ taskset -c 0 "$bin" serve -c "$config" --dns 127.0.0.1:5392 --ready-file "$tmp/r
 mb_pid=$!
 for _ in $(seq 100); do [ -f "$tmp/ready" ] && break; sleep 0.05; done
 sleep 0.5
-# NSD forks its server process; measure the child that answers.
-nsd_child=$(pgrep -P "$nsd_pid" | head -1); nsd_child=${nsd_child:-$nsd_pid}
+nsd_pids=$(pgrep -f "$tmp/nsd.conf" | tr '\n' ' ')
 
-read -r _ nsd_qps nsd_us < <(run nsd "$nsd_child" 5391)
+read -r _ nsd_qps nsd_us < <(run nsd "$nsd_pids" 5391)
 read -r _ mb_qps mb_us < <(run mailbeacon "$mb_pid" 5392)
 echo "server      qps        CPU µs/query"
 printf "nsd         %-10s %s\n" "$nsd_qps" "$nsd_us"
