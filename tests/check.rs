@@ -233,3 +233,18 @@ fn unreadable_file_is_a_clear_error() {
         stderr(&out)
     );
 }
+
+#[test]
+fn names_too_long_for_generated_records_are_refused() {
+    let long = format!(
+        "{}.{}.{}.{}.net",
+        "a".repeat(60),
+        "b".repeat(60),
+        "c".repeat(60),
+        "d".repeat(50)
+    );
+    let text = GOOD.replace("name = \"example.net\"", &format!("name = \"{long}\""));
+    let (code, _, err, _) = check(&text);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cannot hold the generated records"), "{err}");
+}

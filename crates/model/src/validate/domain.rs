@@ -67,7 +67,7 @@ pub(super) fn domains(
             continue;
         };
         let key = format!("domain[{i}].name");
-        let Some(domain_name) = parse_name(name_v.get_ref(), name_v.span(), &key, diags) else {
+        let Some(domain_name) = parse_domain(name_v.get_ref(), name_v.span(), &key, diags) else {
             continue;
         };
         if !claim(&mut seen, &domain_name, &key, name_v.span(), diags) {
@@ -81,7 +81,7 @@ pub(super) fn domains(
         let mut alias_domains = Vec::new();
         for (j, a) in aliases.iter().enumerate() {
             let akey = format!("domain[{i}].aliases[{j}]");
-            let Some(alias_name) = parse_name(a.get_ref().name(), a.span(), &akey, diags) else {
+            let Some(alias_name) = parse_domain(a.get_ref().name(), a.span(), &akey, diags) else {
                 continue;
             };
             if !claim(&mut seen, &alias_name, &akey, a.span(), diags) {
@@ -116,6 +116,20 @@ impl<'a> Merged<'a> {
             (None, None) => None,
         }
     }
+}
+
+/// Longest served domain name: generated owners such as `_autodiscover._tcp.` (19 octets) and DKIM
+/// selectors must still fit in DNS's 255-octet limit.
+const MAX_DOMAIN_LEN: usize = 220;
+
+/// Parses a served domain (or alias) name.
+fn parse_domain(raw: &str, span: Range<usize>, key: &str, diags: &mut Diagnostics) -> Option<Name> {
+    let name = parse_name(raw, span.clone(), key, diags)?;
+    if name.len() > MAX_DOMAIN_LEN {
+        diags.push(Some(span), key, format!("domain names longer than {MAX_DOMAIN_LEN} characters cannot hold the generated records"));
+        return None;
+    }
+    Some(name)
 }
 
 fn parse_name(raw: &str, span: Range<usize>, key: &str, diags: &mut Diagnostics) -> Option<Name> {
@@ -181,7 +195,7 @@ fn domain(
     let mx = mx(m, &domain_name, spans, diags);
     let spf = text_record(m.get("spf", |d| &d.spf), "v=spf1", diags);
     let dmarc = text_record(m.get("dmarc", |d| &d.dmarc), "v=DMARC1", diags);
-    let dkim = dkim(m, diags);
+    let dkim = dkim(m, &domain_name, diags);
     let tls_rpt = tls_rpt(m, diags);
     let caa = caa(m, &domain_name, diags);
     let mta_sts = mta_sts(m, features.mta_sts, &mx, diags);
@@ -381,7 +395,7 @@ fn text_record(
     Some(t.to_owned())
 }
 
-fn dkim(m: &Merged<'_>, diags: &mut Diagnostics) -> Vec<DkimKey> {
+fn dkim(m: &Merged<'_>, domain: &Name, diags: &mut Diagnostics) -> Vec<DkimKey> {
     let Some((list, key)) = m.get("dkim", |d| &d.dkim) else {
         return Vec::new();
     };
@@ -395,6 +409,8 @@ fn dkim(m: &Merged<'_>, diags: &mut Diagnostics) -> Vec<DkimKey> {
                     && l.bytes()
                         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
             });
+        // `<selector>._domainkey.<domain>` must fit in 255 octets.
+        let valid = valid && sel.len() + "._domainkey.".len() + domain.len() <= 255;
         let selector = if valid {
             Name::from_ascii(sel).ok().map(|n| n.to_lowercase())
         } else {
