@@ -2,14 +2,20 @@
 //!
 //! The responder sits behind an [`ArcSwap`] so that a reload replaces it atomically: a query in
 //! flight finishes with the generation it started with, the next one sees the new zones.
+//!
+//! UDP is served by plain blocking threads, one `SO_REUSEPORT` socket each, so that the kernel
+//! spreads datagrams over them and each query costs one `recvfrom` and one `sendto` with no
+//! readiness polling in between. TCP connections are few and long; they run on tokio.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
 use crate::responder::{Responder, Transport};
@@ -40,74 +46,117 @@ pub enum ServerError {
 /// The current answers, replaceable while serving.
 pub type SharedResponder = Arc<ArcSwap<Responder>>;
 
-/// Bound DNS listeners: one UDP socket and one TCP listener per address, on the same port.
+/// How often a blocked UDP worker wakes up to see whether the server was stopped.
+const UDP_STOP_POLL: Duration = Duration::from_millis(250);
+
+/// Bound DNS listeners: per address, UDP sockets (one per worker) and one TCP listener, all on the
+/// same port.
 #[derive(Debug)]
 pub struct DnsServer {
-    udp: Vec<Arc<UdpSocket>>,
+    udp: Vec<std::net::UdpSocket>,
     tcp: Vec<TcpListener>,
+    addrs: Vec<SocketAddr>,
 }
 
 impl DnsServer {
     /// Binds every address. Port 0 picks a free port shared by UDP and TCP.
     pub async fn bind(addrs: &[SocketAddr]) -> Result<DnsServer, ServerError> {
+        let workers = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .max(2);
         let mut udp = Vec::new();
         let mut tcp = Vec::new();
+        let mut bound = Vec::new();
         for &addr in addrs {
-            let (u, t) = bind_pair(addr).await?;
-            udp.push(Arc::new(u));
-            tcp.push(t);
+            let (first, listener, local) = bind_pair(addr).await?;
+            udp.push(first);
+            for _ in 1..workers {
+                let more = udp_socket(local).map_err(|source| ServerError::Bind {
+                    addr,
+                    proto: "udp",
+                    source,
+                })?;
+                udp.push(more);
+            }
+            tcp.push(listener);
+            bound.push(local);
         }
-        Ok(DnsServer { udp, tcp })
+        Ok(DnsServer {
+            udp,
+            tcp,
+            addrs: bound,
+        })
     }
 
     /// The bound addresses (UDP and TCP share each).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.udp
-            .iter()
-            .filter_map(|s| s.local_addr().ok())
-            .collect()
+        self.addrs.clone()
     }
 
-    /// Serves until the task is dropped or aborted.
+    /// Serves until the task is dropped or aborted (UDP threads then stop within a quarter second).
     pub async fn run(self, responder: SharedResponder) {
-        let mut tasks = tokio::task::JoinSet::new();
-        // A few receivers per socket so that one slow send does not stall the socket.
-        let workers = std::thread::available_parallelism()
-            .map_or(2, |n| n.get())
-            .max(2);
-        for sock in &self.udp {
-            for _ in 0..workers {
-                tasks.spawn(udp_loop(sock.clone(), responder.clone()));
+        let stop = StopOnDrop(Arc::new(AtomicBool::new(false)));
+        for sock in self.udp {
+            let responder = responder.clone();
+            let stop = stop.0.clone();
+            let spawned = std::thread::Builder::new()
+                .name("dns-udp".into())
+                .spawn(move || udp_worker(sock, responder, stop));
+            if let Err(e) = spawned {
+                tracing::error!("cannot start a DNS UDP worker: {e}");
             }
         }
+        let mut tasks = tokio::task::JoinSet::new();
         let limit = Arc::new(Semaphore::new(MAX_TCP_CONNECTIONS));
         for listener in self.tcp {
             tasks.spawn(tcp_accept(listener, responder.clone(), limit.clone()));
         }
         while tasks.join_next().await.is_some() {}
+        drop(stop);
     }
 }
 
-async fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), ServerError> {
+/// Sets the stop flag when the serving future goes away.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A UDP socket with `SO_REUSEPORT`, so that every worker can bind the same address.
+fn udp_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_reuse_port(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.bind(&addr.into())?;
+    socket.set_read_timeout(Some(UDP_STOP_POLL))?;
+    Ok(socket.into())
+}
+
+async fn bind_pair(
+    addr: SocketAddr,
+) -> Result<(std::net::UdpSocket, TcpListener, SocketAddr), ServerError> {
     // With port 0 the UDP port is chosen first; the same TCP port may be taken by someone else,
     // in which case another UDP port is tried.
     let attempts = if addr.port() == 0 { 20 } else { 1 };
     let mut last = None;
     for _ in 0..attempts {
-        let udp = UdpSocket::bind(addr)
-            .await
-            .map_err(|source| ServerError::Bind {
-                addr,
-                proto: "udp",
-                source,
-            })?;
+        let udp = udp_socket(addr).map_err(|source| ServerError::Bind {
+            addr,
+            proto: "udp",
+            source,
+        })?;
         let local = udp.local_addr().map_err(|source| ServerError::Bind {
             addr,
             proto: "udp",
             source,
         })?;
         match TcpListener::bind(local).await {
-            Ok(tcp) => return Ok((udp, tcp)),
+            Ok(tcp) => return Ok((udp, tcp, local)),
             Err(e) => last = Some(e),
         }
     }
@@ -119,18 +168,19 @@ async fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), ServerE
     })
 }
 
-async fn udp_loop(sock: Arc<UdpSocket>, responder: SharedResponder) {
+/// One UDP worker: receive, answer (fast path first), send. Buffers are reused; the fast path does
+/// not allocate.
+fn udp_worker(sock: std::net::UdpSocket, responder: SharedResponder, stop: Arc<AtomicBool>) {
     let mut buf = vec![0u8; UDP_BUFFER];
     let mut out = Vec::with_capacity(UDP_BUFFER);
-    loop {
-        let (n, peer) = match sock.recv_from(&mut buf).await {
+    while !stop.load(Ordering::Relaxed) {
+        let (n, peer) = match sock.recv_from(&mut buf) {
             Ok(x) => x,
-            // ICMP errors from earlier sends surface here on some systems; keep serving.
+            // Timeouts (to check `stop`) and ICMP errors from earlier sends: keep serving.
             Err(_) => continue,
         };
-        let answered = responder.load().respond_udp(&buf[..n], peer.ip(), &mut out);
-        if answered {
-            let _ = sock.send_to(&out, peer).await;
+        if responder.load().respond_udp(&buf[..n], peer.ip(), &mut out) {
+            let _ = sock.send_to(&out, peer);
         }
     }
 }
