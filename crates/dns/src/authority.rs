@@ -65,11 +65,6 @@ impl Authority {
         Authority { zones }
     }
 
-    /// The origins of the served zones.
-    pub fn origins(&self) -> impl Iterator<Item = &Name> {
-        self.zones.iter().map(|z| &z.origin)
-    }
-
     /// Every `(name, types present)` of every zone, for precomputing answers.
     pub fn names(&self) -> impl Iterator<Item = (&Name, Vec<RecordType>)> {
         self.zones.iter().flat_map(|z| {
@@ -180,11 +175,6 @@ impl Authority {
         out.extend(zone.records.iter().cloned());
         out.push(zone.soa.clone());
         Some(out)
-    }
-
-    /// Whether `name` is the apex of a served zone.
-    pub fn is_apex(&self, name: &Name) -> bool {
-        self.zones.iter().any(|z| &z.origin == name)
     }
 }
 

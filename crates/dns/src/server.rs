@@ -71,11 +71,7 @@ impl DnsServer {
             let (first, listener, local) = bind_pair(addr).await?;
             udp.push(first);
             for _ in 1..workers {
-                let more = udp_socket(local).map_err(|source| ServerError::Bind {
-                    addr,
-                    proto: "udp",
-                    source,
-                })?;
+                let more = udp_socket(local).map_err(bind_error(addr, "udp"))?;
                 udp.push(more);
             }
             tcp.push(listener);
@@ -116,6 +112,15 @@ impl DnsServer {
     }
 }
 
+/// Wraps an I/O error from binding `addr` over `proto`.
+fn bind_error(addr: SocketAddr, proto: &'static str) -> impl FnOnce(std::io::Error) -> ServerError {
+    move |source| ServerError::Bind {
+        addr,
+        proto,
+        source,
+    }
+}
+
 /// Sets the stop flag when the serving future goes away.
 struct StopOnDrop(Arc<AtomicBool>);
 
@@ -145,16 +150,8 @@ async fn bind_pair(
     let attempts = if addr.port() == 0 { 20 } else { 1 };
     let mut last = None;
     for _ in 0..attempts {
-        let udp = udp_socket(addr).map_err(|source| ServerError::Bind {
-            addr,
-            proto: "udp",
-            source,
-        })?;
-        let local = udp.local_addr().map_err(|source| ServerError::Bind {
-            addr,
-            proto: "udp",
-            source,
-        })?;
+        let udp = udp_socket(addr).map_err(bind_error(addr, "udp"))?;
+        let local = udp.local_addr().map_err(bind_error(addr, "udp"))?;
         match TcpListener::bind(local).await {
             Ok(tcp) => return Ok((udp, tcp, local)),
             Err(e) => last = Some(e),

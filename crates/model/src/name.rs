@@ -101,11 +101,15 @@ pub fn relative(name: &Name, origin: &Name) -> String {
 }
 
 /// `label.zone`, for generated owner names such as `_imaps._tcp` or `autoconfig`.
-pub fn child(zone: &Name, labels: &str) -> Name {
+///
+/// Only called with this crate's fixed, valid labels on served domain names, which validation caps
+/// at 220 octets (`validate::domain::MAX_DOMAIN_LEN`): the result always fits DNS's 255.
+pub(crate) fn child(zone: &Name, labels: &str) -> Name {
     let mut name = zone.clone();
     for label in labels.rsplit('.') {
-        // Only called with fixed, valid labels from this crate.
-        name = name.prepend_label(label).expect("generated label is valid");
+        name = name
+            .prepend_label(label)
+            .expect("fixed label on a length-capped domain name");
     }
     name
 }

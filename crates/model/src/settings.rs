@@ -1,7 +1,5 @@
 //! What a mail client is told for one domain: the input of every autoconfig format.
 
-use hickory_proto::rr::Name;
-
 use crate::model::{
     AuthMethod, DavUrl, Documentation, Domain, Model, OAuth2, Protocol, Security, Username,
 };
@@ -56,38 +54,6 @@ impl Model {
     pub fn find_domain(&self, name: &str) -> Option<&Domain> {
         let n = name::parse_hostname(name).ok()?;
         self.domains.iter().find(|d| d.name == n)
-    }
-
-    /// The domain `host` belongs to, for a request's Host header: the domain itself, one of its
-    /// `autoconfig.`/`autodiscover.`/`mta-sts.` names, or a service host expanded for it.
-    pub fn domain_for_host(&self, host: &str) -> Option<&Domain> {
-        let n = name::parse_hostname(host).ok()?;
-        if let Some(d) = self.domains.iter().find(|d| d.name == n) {
-            return Some(d);
-        }
-        for label in ["autoconfig", "autodiscover", "mta-sts"] {
-            if n.iter()
-                .next()
-                .is_some_and(|l| l.eq_ignore_ascii_case(label.as_bytes()))
-            {
-                let parent: Name = n.base_name();
-                if let Some(d) = self.domains.iter().find(|d| d.name == parent) {
-                    return Some(d);
-                }
-            }
-        }
-        let host = name::display(&n);
-        self.domains.iter().find(|d| {
-            d.services
-                .iter()
-                .flat_map(|&i| {
-                    self.services[i]
-                        .incoming
-                        .iter()
-                        .chain(&self.services[i].outgoing)
-                })
-                .any(|e| e.host.expand(d.template_domain()) == host)
-        })
     }
 
     /// The settings a client gets for `domain`.

@@ -72,11 +72,6 @@ impl ZoneSet {
         &self.zones
     }
 
-    /// Takes the zones out.
-    pub fn into_zones(self) -> Vec<Zone> {
-        self.zones
-    }
-
     /// The zone with apex `origin`.
     pub fn get(&self, origin: &Name) -> Option<&Zone> {
         self.zones.iter().find(|z| &z.origin == origin)
@@ -157,7 +152,11 @@ pub fn check(model: &Model) -> Vec<ZoneIssue> {
                 _ => continue,
             };
             if cnames.contains(target) {
-                let key = if is_extra(z, r) { "records" } else { key };
+                let key = if d.dns.extra.contains(r) {
+                    "records"
+                } else {
+                    key
+                };
                 issues.push(ZoneIssue {
                     domain: d.name.clone(),
                     key,
@@ -171,14 +170,6 @@ pub fn check(model: &Model) -> Vec<ZoneIssue> {
     }
     issues
 }
-
-fn is_extra(z: &Zone, r: &Record) -> bool {
-    z.groups
-        .iter()
-        .any(|g| g.comment.starts_with(EXTRA_COMMENT) && g.records.contains(r))
-}
-
-const EXTRA_COMMENT: &str = "Extra records from the configuration";
 
 /// `[hosts]` expanded for every domain name: host → addresses.
 fn host_addresses(model: &Model) -> HashMap<Name, Vec<IpAddr>> {
@@ -463,7 +454,10 @@ fn derive_zone(
                 .cmp(&b.name)
                 .then(u16::from(a.record_type()).cmp(&u16::from(b.record_type())))
         });
-        groups.push(group(&format!("{EXTRA_COMMENT} (`records`)."), extra));
+        groups.push(group(
+            "Extra records from the configuration (`records`).",
+            extra,
+        ));
     }
     for g in &mut groups {
         g.records.dedup();

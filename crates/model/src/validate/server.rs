@@ -12,11 +12,11 @@ use crate::model::{CertificateFiles, HostAddresses, Server, Tls, TlsMode};
 
 /// Listen addresses used when `[server]` does not name any: loopback, unprivileged ports, so that
 /// a first run needs no root and touches no network.
-pub const DEFAULT_DNS: &str = "127.0.0.1:5353";
+pub const DEFAULT_DNS: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 5353);
 /// Default HTTP listener.
-pub const DEFAULT_HTTP: &str = "127.0.0.1:8080";
+pub const DEFAULT_HTTP: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
 /// Default HTTPS listener.
-pub const DEFAULT_HTTPS: &str = "127.0.0.1:8443";
+pub const DEFAULT_HTTPS: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8443);
 
 pub(super) fn server(s: Option<&ServerSection>, base: &Path, diags: &mut Diagnostics) -> Server {
     let empty = ServerSection::default();
@@ -75,16 +75,12 @@ fn addresses<T: std::str::FromStr>(
 
 fn listeners(
     list: Option<&[Spanned<String>]>,
-    default: &str,
+    default: SocketAddr,
     key: &str,
     diags: &mut Diagnostics,
 ) -> Vec<SocketAddr> {
     let Some(list) = list else {
-        return vec![
-            default
-                .parse()
-                .expect("default listener is a valid socket address"),
-        ];
+        return vec![default];
     };
     let mut out = Vec::new();
     for (i, a) in list.iter().enumerate() {
