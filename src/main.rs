@@ -21,15 +21,15 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve DNS for every zone of the configuration (reload: SIGHUP; stop: SIGINT/SIGTERM).
+    /// Serve DNS and HTTP(S) for every domain of the configuration (reload: SIGHUP; stop: SIGINT/SIGTERM).
     Serve {
         /// DNS listen address (UDP and TCP; port 0 picks one), replacing the configuration's.
         #[arg(long, value_name = "ADDR")]
         dns: Vec<std::net::SocketAddr>,
-        /// HTTP listen address, replacing the configuration's (served once the HTTP responder lands).
+        /// HTTP listen address, replacing the configuration's (port 0 picks one).
         #[arg(long, value_name = "ADDR")]
         http: Vec<std::net::SocketAddr>,
-        /// HTTPS listen address, replacing the configuration's (served once the HTTP responder lands).
+        /// HTTPS listen address, replacing the configuration's (port 0 picks one).
         #[arg(long, value_name = "ADDR")]
         https: Vec<std::net::SocketAddr>,
         /// Write the bound listeners as JSON here once all are bound.

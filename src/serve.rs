@@ -1,5 +1,5 @@
-//! `mailbeacon serve`: the DNS server (and, with issue #4, HTTP) on the configuration's listeners,
-//! with reload on SIGHUP and a clean stop on SIGINT/SIGTERM.
+//! `mailbeacon serve`: the DNS and HTTP(S) servers on the configuration's listeners, with reload
+//! on SIGHUP (both swapped together) and a clean stop on SIGINT/SIGTERM.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use mailbeacon_dns::{DnsServer, Responder};
-use mailbeacon_model::Model;
+use mailbeacon_http::{HttpServer, Shared, Site, TlsError, TlsSetup};
+use mailbeacon_model::{Model, TlsMode};
 use tokio::signal::unix::{SignalKind, signal};
 
 /// Listener overrides and the ready file, from the command line.
@@ -54,19 +55,41 @@ fn responder(model: &Model) -> Responder {
     Responder::new(&zones)
 }
 
+/// Everything served for one configuration, built before anything is swapped in, so a reload
+/// that fails half-way changes nothing.
+struct Generation {
+    responder: Responder,
+    site: Site,
+    tls: Option<TlsSetup>,
+}
+
+impl Generation {
+    fn build(model: &Model, https_port: Option<u16>) -> Result<Generation, TlsError> {
+        let tls = mailbeacon_http::tls::setup(model)?;
+        Ok(Generation {
+            responder: responder(model),
+            site: Site::new(model, https_port.filter(|_| tls.is_some())),
+            tls,
+        })
+    }
+}
+
 async fn run(model: Model, path: PathBuf, reloadable: bool, options: ServeOptions) -> ExitCode {
-    let dns_addrs = if options.dns.is_empty() {
-        model.server.dns.clone()
-    } else {
-        options.dns.clone()
+    let pick = |cli: &[SocketAddr], config: &[SocketAddr]| {
+        if cli.is_empty() {
+            config.to_vec()
+        } else {
+            cli.to_vec()
+        }
     };
-    if !(options.http.is_empty() && options.https.is_empty()) {
-        tracing::warn!(
-            "--http/--https ignored: the HTTP responder is not part of this build yet (issue #4)"
-        );
+    let dns_addrs = pick(&options.dns, &model.server.dns);
+    let http_addrs = pick(&options.http, &model.server.http);
+    let mut https_addrs = pick(&options.https, &model.server.https);
+    if model.tls.mode == TlsMode::Off && !https_addrs.is_empty() {
+        tracing::warn!("[tls] mode is \"off\": not listening for HTTPS");
+        https_addrs.clear();
     }
     let started = std::time::Instant::now();
-    let shared = Arc::new(ArcSwap::from_pointee(responder(&model)));
     let dns = match DnsServer::bind(&dns_addrs).await {
         Ok(s) => s,
         Err(e) => {
@@ -74,25 +97,49 @@ async fn run(model: Model, path: PathBuf, reloadable: bool, options: ServeOption
             return ExitCode::from(1);
         }
     };
-    let bound = dns.local_addrs();
+    let http = match HttpServer::bind(&http_addrs, &https_addrs).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let bound = Listeners {
+        dns: dns.local_addrs(),
+        http: http.http_addrs(),
+        https: http.https_addrs(),
+    };
+    let https_port = bound.https.first().map(SocketAddr::port);
+    let generation = match Generation::build(&model, https_port) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("error: tls: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let ca = generation.tls.as_ref().and_then(|t| t.ca_path.clone());
+    let dns_shared = Arc::new(ArcSwap::from_pointee(generation.responder));
+    let http_shared = Shared::new(generation.site, generation.tls.map(|t| t.config));
     tracing::info!(
-        "serving {} zones on {} ({} answers precomputed, ready in {:?})",
+        "serving {} domains: DNS on {}, HTTP on {}, HTTPS on {} ({} DNS answers precomputed, ready in {:?})",
         model.domains.len(),
-        bound
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", "),
-        shared.load().prepared_len(),
+        list(&bound.dns),
+        list(&bound.http),
+        list(&bound.https),
+        dns_shared.load().prepared_len(),
         started.elapsed()
     );
+    if let Some(ca) = &ca {
+        tracing::info!("lab CA certificate: {}", ca.display());
+    }
     if let Some(file) = &options.ready_file
-        && let Err(e) = write_ready_file(file, &bound)
+        && let Err(e) = write_ready_file(file, &bound, ca.as_deref())
     {
         eprintln!("error: cannot write ready file {}: {e}", file.display());
         return ExitCode::from(1);
     }
-    let server = tokio::spawn(dns.run(shared.clone()));
+    let dns_task = tokio::spawn(dns.run(dns_shared.clone()));
+    let http_task = tokio::spawn(http.run(http_shared.clone()));
     let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::hangup()),
         signal(SignalKind::terminate()),
@@ -103,12 +150,13 @@ async fn run(model: Model, path: PathBuf, reloadable: bool, options: ServeOption
     };
     loop {
         tokio::select! {
-            _ = hup.recv() => reload(&path, reloadable, &shared),
+            _ = hup.recv() => reload(&path, reloadable, https_port, &dns_shared, &http_shared),
             _ = term.recv() => break,
             _ = int.recv() => break,
         }
     }
-    server.abort();
+    dns_task.abort();
+    http_task.abort();
     if let Some(file) = &options.ready_file {
         let _ = std::fs::remove_file(file);
     }
@@ -116,28 +164,70 @@ async fn run(model: Model, path: PathBuf, reloadable: bool, options: ServeOption
     ExitCode::SUCCESS
 }
 
-/// Reads the configuration again; a broken one is reported and the running zones stay.
-fn reload(path: &Path, reloadable: bool, shared: &ArcSwap<Responder>) {
+/// The addresses actually bound.
+struct Listeners {
+    dns: Vec<SocketAddr>,
+    http: Vec<SocketAddr>,
+    https: Vec<SocketAddr>,
+}
+
+fn list(addrs: &[SocketAddr]) -> String {
+    if addrs.is_empty() {
+        return "nothing".into();
+    }
+    addrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Reads the configuration again; a broken one is reported and everything running stays.
+fn reload(
+    path: &Path,
+    reloadable: bool,
+    https_port: Option<u16>,
+    dns: &ArcSwap<Responder>,
+    http: &Shared,
+) {
     if !reloadable {
         tracing::warn!("reload: serving the built-in default configuration, nothing to reload");
         return;
     }
-    match mailbeacon_model::load_file(path) {
-        Ok(model) => {
-            shared.store(Arc::new(responder(&model)));
-            tracing::info!("reloaded {}: {} zones", path.display(), model.domains.len());
+    let model = match mailbeacon_model::load_file(path) {
+        Ok(model) => model,
+        Err(e) => {
+            tracing::error!("reload failed, still serving the previous configuration:\n{e}");
+            return;
         }
-        Err(e) => tracing::error!("reload failed, still serving the previous configuration:\n{e}"),
+    };
+    match Generation::build(&model, https_port) {
+        Ok(g) => {
+            dns.store(Arc::new(g.responder));
+            http.site.store(Arc::new(g.site));
+            if https_port.is_some() {
+                http.tls.store(g.tls.map(|t| t.config));
+            }
+            tracing::info!(
+                "reloaded {}: {} domains",
+                path.display(),
+                model.domains.len()
+            );
+        }
+        Err(e) => {
+            tracing::error!("reload failed (tls: {e}), still serving the previous configuration")
+        }
     }
 }
 
 /// Writes the ready file atomically (temporary file, then rename), so a reader never sees half.
-fn write_ready_file(file: &Path, dns: &[SocketAddr]) -> std::io::Result<()> {
+fn write_ready_file(file: &Path, bound: &Listeners, ca: Option<&Path>) -> std::io::Result<()> {
+    let strings = |a: &[SocketAddr]| a.iter().map(ToString::to_string).collect::<Vec<_>>();
     let json = serde_json::json!({
-        "dns": dns.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "http": [],
-        "https": [],
-        "ca": null,
+        "dns": strings(&bound.dns),
+        "http": strings(&bound.http),
+        "https": strings(&bound.https),
+        "ca": ca.map(|p| p.display().to_string()),
     });
     let tmp = file.with_extension("tmp");
     std::fs::write(&tmp, format!("{json}\n"))?;

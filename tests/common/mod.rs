@@ -72,6 +72,8 @@ pub struct Served {
     pub child: std::process::Child,
     pub dns: std::net::SocketAddr,
     pub config: ScratchConfig,
+    /// The ready file's contents.
+    pub ready: serde_json::Value,
 }
 
 impl Served {
@@ -86,6 +88,10 @@ impl Served {
                 &config.arg(),
                 "--dns",
                 "127.0.0.1:0",
+                "--http",
+                "127.0.0.1:0",
+                "--https",
+                "127.0.0.1:0",
                 "--ready-file",
             ])
             .arg(&ready)
@@ -94,14 +100,9 @@ impl Served {
             .spawn()
             .expect("server starts");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        let dns = loop {
+        let ready = loop {
             if let Ok(text) = std::fs::read_to_string(&ready) {
-                let v: serde_json::Value = serde_json::from_str(&text).expect("ready file is JSON");
-                break v["dns"][0]
-                    .as_str()
-                    .expect("dns address")
-                    .parse()
-                    .expect("socket address");
+                break serde_json::from_str::<serde_json::Value>(&text).expect("ready file is JSON");
             }
             assert!(
                 std::time::Instant::now() < deadline,
@@ -109,7 +110,26 @@ impl Served {
             );
             std::thread::sleep(std::time::Duration::from_millis(10));
         };
-        Served { child, dns, config }
+        let dns = ready["dns"][0]
+            .as_str()
+            .expect("dns address")
+            .parse()
+            .expect("socket address");
+        Served {
+            child,
+            dns,
+            config,
+            ready,
+        }
+    }
+
+    /// The first bound address of listener kind `kind` (`"http"` or `"https"`).
+    pub fn addr(&self, kind: &str) -> std::net::SocketAddr {
+        self.ready[kind][0]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {kind} listener in {}", self.ready))
+            .parse()
+            .expect("socket address")
     }
 
     /// `kdig @server -p PORT ARGS…` output.

@@ -1,0 +1,214 @@
+//! Lab TLS: a private CA kept in the state directory, and a certificate per served domain issued
+//! from it at every start, so a test harness trusts one file and every name just works.
+//!
+//! Only the CA is stored (`ca.pem`, and `ca-key.pem` readable by the owner only); leaf certificates
+//! are cheap to issue (ECDSA P-256) and always match the configuration being served, so they live
+//! in memory. Leaves are valid for 397 days, under Apple's limit for TLS server certificates.
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use mailbeacon_model::{Model, name};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
+use rustls::crypto::ring::sign::any_supported_type;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::sign::CertifiedKey;
+use time::{Duration, OffsetDateTime};
+
+use crate::tls::{CertificateSet, TlsError};
+
+/// The lab certificate authority.
+pub struct LabCa {
+    issuer: Issuer<'static, KeyPair>,
+    cert_der: CertificateDer<'static>,
+    cert_pem: String,
+    cert_path: PathBuf,
+}
+
+impl std::fmt::Debug for LabCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LabCa")
+            .field("cert_path", &self.cert_path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LabCa {
+    /// Loads the CA from `dir`, or creates it there on first use.
+    pub fn load_or_create(dir: &Path) -> Result<LabCa, TlsError> {
+        // Absolute, because the path is handed to other programs (ready file, log).
+        let dir = &std::path::absolute(dir).map_err(|source| TlsError::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let cert_path = dir.join("ca.pem");
+        let key_path = dir.join("ca-key.pem");
+        if cert_path.exists() && key_path.exists() {
+            let cert_pem = read(&cert_path)?;
+            let key = KeyPair::from_pem(&read(&key_path)?).map_err(|e| TlsError::File {
+                path: key_path.clone(),
+                message: e.to_string(),
+            })?;
+            let issuer = Issuer::from_ca_cert_pem(&cert_pem, key).map_err(|e| TlsError::File {
+                path: cert_path.clone(),
+                message: e.to_string(),
+            })?;
+            let cert_der = CertificateDer::from_pem_slice(cert_pem.as_bytes()).map_err(|e| {
+                TlsError::File {
+                    path: cert_path.clone(),
+                    message: e.to_string(),
+                }
+            })?;
+            return Ok(LabCa {
+                issuer,
+                cert_der,
+                cert_pem,
+                cert_path,
+            });
+        }
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::default();
+        // A distinct name per CA, so two labs' CAs are never confused in a trust store.
+        let tag: String = key.public_key_raw()[1..5]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, format!("mailbeacon lab CA {tag}"));
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "mailbeacon lab");
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let now = OffsetDateTime::now_utc();
+        params.not_before = now - Duration::days(1);
+        params.not_after = now + Duration::days(3650);
+        let cert = params.self_signed(&key)?;
+        fs::create_dir_all(dir).map_err(|source| TlsError::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
+        write_private(&key_path, &key.serialize_pem())?;
+        fs::write(&cert_path, cert.pem()).map_err(|source| TlsError::Io {
+            path: cert_path.clone(),
+            source,
+        })?;
+        Ok(LabCa {
+            cert_pem: cert.pem(),
+            cert_der: cert.der().clone(),
+            issuer: Issuer::new(params, key),
+            cert_path,
+        })
+    }
+
+    /// The CA certificate's path.
+    pub fn cert_path(&self) -> &Path {
+        &self.cert_path
+    }
+
+    /// The CA certificate in PEM.
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    /// Issues a server certificate for `names` (DNS names or IP addresses), with the CA in its
+    /// chain.
+    pub fn issue(&self, names: &[String]) -> Result<CertifiedKey, TlsError> {
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(names.to_vec())?;
+        if let Some(first) = names.first() {
+            params
+                .distinguished_name
+                .push(DnType::CommonName, first.clone());
+        }
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.use_authority_key_identifier_extension = true;
+        let now = OffsetDateTime::now_utc();
+        params.not_before = now - Duration::hours(1);
+        params.not_after = now + Duration::days(397);
+        let cert = params.signed_by(&key, &self.issuer)?;
+        let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        let signer = any_supported_type(&der)?;
+        Ok(CertifiedKey::new(
+            vec![cert.der().clone(), self.cert_der.clone()],
+            signer,
+        ))
+    }
+
+    /// A certificate per served domain (covering the names clients connect to for it), and a
+    /// fallback for `localhost` and the box's addresses for clients that send no SNI.
+    pub fn certificates(&self, model: &Model) -> Result<CertificateSet, TlsError> {
+        let mut set = CertificateSet::default();
+        let mut fallback = vec!["localhost".to_owned()];
+        fallback.extend(model.server.addresses().iter().map(ToString::to_string));
+        for loopback in ["127.0.0.1", "::1"] {
+            if !fallback.iter().any(|n| n == loopback) {
+                fallback.push(loopback.to_owned());
+            }
+        }
+        for names in served_names(model) {
+            set.insert(&names, Arc::new(self.issue(&names)?));
+        }
+        set.set_fallback(Arc::new(self.issue(&fallback)?));
+        Ok(set)
+    }
+}
+
+/// For each served domain, the names its certificate covers: the domain, its `autoconfig.`,
+/// `autodiscover.` and `mta-sts.` names, and the service hosts it uses.
+pub fn served_names(model: &Model) -> Vec<Vec<String>> {
+    model
+        .domains
+        .iter()
+        .map(|d| {
+            let domain = name::display(&d.name);
+            let mut names: Vec<String> = ["", "autoconfig.", "autodiscover.", "mta-sts."]
+                .iter()
+                .map(|p| format!("{p}{domain}"))
+                .collect();
+            let settings = model.client_settings(d);
+            for s in settings.incoming.iter().chain(&settings.outgoing) {
+                names.push(s.host.clone());
+            }
+            let mut seen = std::collections::HashSet::new();
+            names.retain(|n| seen.insert(n.clone()));
+            names
+        })
+        .collect()
+}
+
+fn read(path: &Path) -> Result<String, TlsError> {
+    fs::read_to_string(path).map_err(|source| TlsError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Writes a private key readable by its owner only.
+fn write_private(path: &Path, text: &str) -> Result<(), TlsError> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let io = |source| TlsError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io)?;
+    f.write_all(text.as_bytes()).map_err(io)
+}

@@ -1,0 +1,307 @@
+//! The I/O shell: TCP listeners, TLS handshakes, HTTP/1.1 and HTTP/2 through hyper, limits and
+//! timeouts, the access log. Every answer comes from [`crate::routes::respond`].
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use rustls::ServerConfig;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+
+use crate::routes::{self, Response};
+use crate::site::{Site, host_name};
+
+/// Largest request body read; Autodiscover requests are a few hundred bytes.
+pub const MAX_BODY: usize = 64 * 1024;
+/// Largest request head (request line and headers) HTTP/1.1 buffers.
+const MAX_HEAD: usize = 16 * 1024;
+/// Time a client has to send a request head, or the TLS handshake, or the body.
+const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a connection may stay open, however busy: keeps slow or idle clients from holding
+/// connection slots forever.
+const MAX_CONNECTION_TIME: Duration = Duration::from_secs(120);
+/// Connections served at once per listener; more wait in the kernel's backlog.
+const MAX_CONNECTIONS: usize = 1024;
+
+/// Why a listener could not be bound.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen for {scheme} on {addr}: {source}")]
+pub struct BindError {
+    scheme: &'static str,
+    addr: SocketAddr,
+    source: std::io::Error,
+}
+
+/// What the listeners serve; both halves are swapped atomically on reload.
+#[derive(Debug)]
+pub struct Shared {
+    /// The routing core.
+    pub site: ArcSwap<Site>,
+    /// The HTTPS configuration (`None`: HTTPS listeners refuse handshakes).
+    pub tls: ArcSwapOption<ServerConfig>,
+}
+
+impl Shared {
+    /// Wraps a site and TLS configuration.
+    pub fn new(site: Site, tls: Option<Arc<ServerConfig>>) -> Arc<Shared> {
+        Arc::new(Shared {
+            site: ArcSwap::from_pointee(site),
+            tls: ArcSwapOption::new(tls),
+        })
+    }
+}
+
+/// Bound HTTP and HTTPS listeners.
+#[derive(Debug)]
+pub struct HttpServer {
+    plain: Vec<TcpListener>,
+    secure: Vec<TcpListener>,
+}
+
+impl HttpServer {
+    /// Binds every address (port 0 picks a free port).
+    pub async fn bind(http: &[SocketAddr], https: &[SocketAddr]) -> Result<HttpServer, BindError> {
+        async fn all(
+            addrs: &[SocketAddr],
+            scheme: &'static str,
+        ) -> Result<Vec<TcpListener>, BindError> {
+            let mut out = Vec::new();
+            for &addr in addrs {
+                let l = TcpListener::bind(addr).await.map_err(|source| BindError {
+                    scheme,
+                    addr,
+                    source,
+                })?;
+                out.push(l);
+            }
+            Ok(out)
+        }
+        Ok(HttpServer {
+            plain: all(http, "HTTP").await?,
+            secure: all(https, "HTTPS").await?,
+        })
+    }
+
+    /// The bound HTTP addresses.
+    pub fn http_addrs(&self) -> Vec<SocketAddr> {
+        self.plain
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    /// The bound HTTPS addresses.
+    pub fn https_addrs(&self) -> Vec<SocketAddr> {
+        self.secure
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    /// Serves until the returned future is dropped (which also closes every connection).
+    pub async fn run(self, shared: Arc<Shared>) {
+        let mut listeners = JoinSet::new();
+        for l in self.plain {
+            listeners.spawn(accept_loop(l, shared.clone(), false));
+        }
+        for l in self.secure {
+            listeners.spawn(accept_loop(l, shared.clone(), true));
+        }
+        while listeners.join_next().await.is_some() {}
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, secure: bool) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    // Dropping the set (when this loop is aborted) aborts every connection task.
+    let mut connections = JoinSet::new();
+    loop {
+        while connections.try_join_next().is_some() {}
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let (stream, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                // Out of file descriptors and the like: pause rather than spin.
+                tracing::warn!("accept: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        connections.spawn(async move {
+            let _ = tokio::time::timeout(
+                MAX_CONNECTION_TIME,
+                connection(stream, peer, shared, secure),
+            )
+            .await;
+            drop(permit);
+        });
+    }
+}
+
+async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, secure: bool) {
+    let service = {
+        let shared = shared.clone();
+        service_fn(move |req| {
+            let shared = shared.clone();
+            async move { Ok::<_, Infallible>(handle(req, &shared, secure, peer).await) }
+        })
+    };
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(READ_TIMEOUT)
+        .max_buf_size(MAX_HEAD);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_HEAD as u32)
+        .max_concurrent_streams(64);
+    let result = if secure {
+        let Some(config) = shared.tls.load_full() else {
+            return;
+        };
+        let tls = match tokio::time::timeout(READ_TIMEOUT, TlsAcceptor::from(config).accept(stream))
+            .await
+        {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => {
+                tracing::debug!("TLS handshake with {peer}: {e}");
+                return;
+            }
+            Err(_) => return,
+        };
+        builder.serve_connection(TokioIo::new(tls), service).await
+    } else {
+        builder
+            .serve_connection(TokioIo::new(stream), service)
+            .await
+    };
+    if let Err(e) = result {
+        tracing::debug!("connection from {peer}: {e}");
+    }
+}
+
+async fn handle(
+    req: hyper::Request<Incoming>,
+    shared: &Shared,
+    secure: bool,
+    peer: SocketAddr,
+) -> hyper::Response<Full<Bytes>> {
+    let started = Instant::now();
+    let (parts, body) = req.into_parts();
+    let host = parts
+        .uri
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| {
+            parts
+                .headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+        })
+        .and_then(host_name);
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let response = match read_body(body, declared).await {
+        Err(refusal) => refusal,
+        Ok(body) => {
+            let site = shared.site.load();
+            routes::respond(
+                &site,
+                &routes::Request {
+                    method: &parts.method,
+                    secure,
+                    host: host.as_deref(),
+                    path: parts.uri.path(),
+                    query: parts.uri.query(),
+                    content_type,
+                    body: &body,
+                },
+            )
+        }
+    };
+    tracing::info!(
+        target: "mailbeacon::access",
+        "{peer} {} {} {} {} {} {}B {} {}µs",
+        if secure { "https" } else { "http" },
+        parts.method,
+        host.as_deref().unwrap_or("-"),
+        parts.uri.path(),
+        response.status.as_u16(),
+        response.body.len(),
+        response.domain.as_deref().unwrap_or("-"),
+        started.elapsed().as_micros()
+    );
+    into_hyper(response)
+}
+
+/// Reads at most [`MAX_BODY`] bytes; a larger declared length is refused before reading.
+async fn read_body(body: Incoming, declared: Option<u64>) -> Result<Bytes, Response> {
+    let too_large = || {
+        Response::text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("request body larger than {MAX_BODY} bytes"),
+        )
+    };
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(too_large());
+    }
+    match tokio::time::timeout(READ_TIMEOUT, Limited::new(body, MAX_BODY).collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Ok(Err(_)) => Err(Response::text(
+            StatusCode::BAD_REQUEST,
+            "unreadable request body",
+        )),
+        Err(_) => Err(Response::text(
+            StatusCode::REQUEST_TIMEOUT,
+            "request body not received in time",
+        )),
+    }
+}
+
+fn into_hyper(r: Response) -> hyper::Response<Full<Bytes>> {
+    let mut out = hyper::Response::new(Full::new(r.body));
+    *out.status_mut() = r.status;
+    let headers = out.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(r.content_type),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    for (name, value) in r.headers {
+        // Values are built by the router from validated names; one that is not a valid header
+        // value is dropped rather than sent broken.
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.append(name, v);
+        }
+    }
+    out
+}

@@ -1,0 +1,217 @@
+//! What the HTTP side serves, derived once per configuration: for every domain its client
+//! settings and the address-independent documents already rendered, and a map from every host
+//! name clients may ask (`autoconfig.<d>`, `autodiscover.<d>`, `mta-sts.<d>`, `<d>`, the service
+//! hosts) to its domain.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use mailbeacon_formats::{autoconfig, autodiscover};
+use mailbeacon_model::{ClientSettings, EmailAddress, Features, Model, name};
+
+/// Everything the HTTP responder needs from one configuration.
+#[derive(Debug)]
+pub struct Site {
+    domains: Vec<DomainSite>,
+    /// Domain name → index into `domains`.
+    by_domain: HashMap<String, usize>,
+    /// Host name → index into `domains` (first domain wins for shared service hosts).
+    by_host: HashMap<String, usize>,
+    /// The HTTPS port clients are sent to in redirects and Autodiscover v2 URLs; `None` when
+    /// HTTPS is off.
+    https_port: Option<u16>,
+}
+
+/// One served domain's answers.
+#[derive(Debug)]
+pub struct DomainSite {
+    /// What clients are told.
+    pub settings: ClientSettings,
+    /// Which endpoints are on.
+    pub features: Features,
+    /// The autoconfig document (usernames are placeholders, so it fits every address).
+    pub autoconfig: Bytes,
+    /// The Autodiscover answer for a bodyless GET (no `LoginName`).
+    pub autodiscover_generic: Bytes,
+    /// The MTA-STS policy text, when the domain publishes one.
+    pub mta_sts: Option<Bytes>,
+}
+
+impl Site {
+    /// Prepares the answers for `model`. `https_port` is where HTTPS listens (`None`: no HTTPS).
+    pub fn new(model: &Model, https_port: Option<u16>) -> Site {
+        let mut domains = Vec::with_capacity(model.domains.len());
+        let mut by_domain = HashMap::new();
+        let mut by_host = HashMap::new();
+        for (i, d) in model.domains.iter().enumerate() {
+            let settings = model.client_settings(d);
+            let domain = name::display(&d.name);
+            by_domain.insert(domain.clone(), i);
+            for prefix in ["", "autoconfig.", "autodiscover.", "mta-sts."] {
+                by_host.entry(format!("{prefix}{domain}")).or_insert(i);
+            }
+            domains.push(DomainSite {
+                autoconfig: Bytes::from(autoconfig::write(&settings)),
+                autodiscover_generic: Bytes::from(autodiscover::write_settings(&settings, None)),
+                mta_sts: d.dns.mta_sts.as_ref().map(|p| Bytes::from(p.text())),
+                features: d.features,
+                settings,
+            });
+        }
+        // Service hosts come last so that a domain's own names always win.
+        for (i, d) in domains.iter().enumerate() {
+            for s in d.settings.incoming.iter().chain(&d.settings.outgoing) {
+                by_host.entry(s.host.clone()).or_insert(i);
+            }
+        }
+        Site {
+            domains,
+            by_domain,
+            by_host,
+            https_port,
+        }
+    }
+
+    /// The served domain called `domain` (lower case, no trailing dot).
+    pub fn domain(&self, domain: &str) -> Option<&DomainSite> {
+        self.by_domain.get(domain).map(|&i| &self.domains[i])
+    }
+
+    /// The domain a request is about: the address's domain when it is served here, else the
+    /// domain owning the host name the client connected to.
+    pub fn resolve(
+        &self,
+        address: Option<&EmailAddress>,
+        host: Option<&str>,
+    ) -> Option<&DomainSite> {
+        if let Some(d) = address.and_then(|a| self.domain(a.domain())) {
+            return Some(d);
+        }
+        let host = host?;
+        self.by_host.get(host).map(|&i| &self.domains[i])
+    }
+
+    /// The HTTPS port, when HTTPS is on.
+    pub fn https_port(&self) -> Option<u16> {
+        self.https_port
+    }
+
+    /// `https://<host>[:port]<path>` on this server's HTTPS port.
+    pub fn https_url(&self, host: &str, path: &str) -> String {
+        match self.https_port {
+            Some(443) | None => format!("https://{host}{path}"),
+            Some(port) => format!("https://{host}:{port}{path}"),
+        }
+    }
+
+    /// Number of served domains.
+    pub fn len(&self) -> usize {
+        self.domains.len()
+    }
+
+    /// Whether no domain is served.
+    pub fn is_empty(&self) -> bool {
+        self.domains.is_empty()
+    }
+}
+
+/// The host name of a `Host` header or URI authority: port removed, lower case, no trailing dot.
+/// `None` when it is not a plausible host name or address literal.
+pub fn host_name(authority: &str) -> Option<String> {
+    let host = if let Some(rest) = authority.strip_prefix('[') {
+        // An IPv6 literal: "[::1]:8080".
+        &rest[..rest.find(']')?]
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+            _ => authority,
+        }
+    };
+    let host = host.strip_suffix('.').unwrap_or(host);
+    if host.is_empty()
+        || host.len() > 253
+        || !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b':'))
+    {
+        return None;
+    }
+    Some(host.to_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model() -> Model {
+        mailbeacon_model::load_str(
+            r#"
+[server]
+ipv4 = ["192.0.2.1"]
+[service.mail]
+incoming = [{ protocol = "imap", host = "imap.hoster.test", port = 993, security = "tls" }]
+outgoing = [{ protocol = "smtp", host = "smtp.{domain}", port = 465, security = "tls" }]
+[[domain]]
+name = "one.test"
+aliases = ["alias.test"]
+mx = ["10 mx.hoster.test"]
+[[domain]]
+name = "two.test"
+mx = ["10 mx.hoster.test"]
+"#,
+            "test.toml".as_ref(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn hosts_map_to_their_domains() {
+        let site = Site::new(&model(), Some(443));
+        let d = |h: &str| {
+            site.resolve(None, Some(h))
+                .map(|d| d.settings.domain.clone())
+        };
+        assert_eq!(d("autoconfig.two.test").as_deref(), Some("two.test"));
+        assert_eq!(d("mta-sts.alias.test").as_deref(), Some("alias.test"));
+        assert_eq!(d("smtp.two.test").as_deref(), Some("two.test"));
+        // A shared service host belongs to the first domain that uses it.
+        assert_eq!(d("imap.hoster.test").as_deref(), Some("one.test"));
+        assert_eq!(d("other.test"), None);
+    }
+
+    #[test]
+    fn the_address_domain_wins_over_the_host() {
+        let site = Site::new(&model(), None);
+        let a = EmailAddress::parse("x@two.test").unwrap();
+        let got = site.resolve(Some(&a), Some("autoconfig.one.test")).unwrap();
+        assert_eq!(got.settings.domain, "two.test");
+        let stranger = EmailAddress::parse("x@elsewhere.test").unwrap();
+        let got = site
+            .resolve(Some(&stranger), Some("autoconfig.one.test"))
+            .unwrap();
+        assert_eq!(got.settings.domain, "one.test");
+    }
+
+    #[test]
+    fn host_headers_are_normalised() {
+        assert_eq!(
+            host_name("AutoConfig.One.Test.:8080").as_deref(),
+            Some("autoconfig.one.test")
+        );
+        assert_eq!(host_name("[::1]:443").as_deref(), Some("::1"));
+        assert_eq!(host_name("a b"), None);
+        assert_eq!(host_name(""), None);
+    }
+
+    #[test]
+    fn https_urls_carry_non_default_ports() {
+        assert_eq!(
+            Site::new(&model(), Some(8443)).https_url("a.test", "/x"),
+            "https://a.test:8443/x"
+        );
+        assert_eq!(
+            Site::new(&model(), Some(443)).https_url("a.test", "/x"),
+            "https://a.test/x"
+        );
+    }
+}

@@ -1,0 +1,165 @@
+//! HTTPS certificates: chosen per connection by SNI among the configured or generated ones, with a
+//! fallback for clients that send no SNI (connections to an IP address never do).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use mailbeacon_model::{Model, TlsMode};
+use rustls::ServerConfig;
+use rustls::crypto::ring::sign::any_supported_type;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+
+use crate::lab::LabCa;
+
+/// Why HTTPS could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A certificate or key file could not be read or parsed.
+    #[error("{}: {message}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        message: String,
+    },
+    /// The lab CA's directory or files could not be written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Certificate generation failed.
+    #[error("cannot generate a certificate: {0}")]
+    Generate(#[from] rcgen::Error),
+    /// rustls refused the configuration.
+    #[error("TLS configuration: {0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+/// Certificates by the names they serve.
+#[derive(Debug, Default)]
+pub struct CertificateSet {
+    exact: HashMap<String, Arc<CertifiedKey>>,
+    /// `*.example.net` certificates, keyed by `example.net`.
+    wildcard: HashMap<String, Arc<CertifiedKey>>,
+    fallback: Option<Arc<CertifiedKey>>,
+}
+
+impl CertificateSet {
+    /// Adds `key` for `names`; earlier entries win for a name listed twice. The first
+    /// certificate added is the fallback unless [`CertificateSet::set_fallback`] is called.
+    pub fn insert(&mut self, names: &[String], key: Arc<CertifiedKey>) {
+        for n in names {
+            let n = n.to_ascii_lowercase();
+            match n.strip_prefix("*.") {
+                Some(parent) => self.wildcard.entry(parent.to_owned()),
+                None => self.exact.entry(n),
+            }
+            .or_insert_with(|| key.clone());
+        }
+        self.fallback.get_or_insert(key);
+    }
+
+    /// Uses `key` when no name matches.
+    pub fn set_fallback(&mut self, key: Arc<CertifiedKey>) {
+        self.fallback = Some(key);
+    }
+
+    /// The certificate for a server name (exact, then wildcard, then the fallback).
+    pub fn find(&self, server_name: Option<&str>) -> Option<Arc<CertifiedKey>> {
+        if let Some(name) = server_name {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            if let Some(k) = self.exact.get(&name) {
+                return Some(k.clone());
+            }
+            if let Some(k) = name
+                .split_once('.')
+                .and_then(|(_, parent)| self.wildcard.get(parent))
+            {
+                return Some(k.clone());
+            }
+        }
+        self.fallback.clone()
+    }
+}
+
+impl ResolvesServerCert for CertificateSet {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.find(hello.server_name())
+    }
+}
+
+/// A ready HTTPS configuration.
+#[derive(Debug, Clone)]
+pub struct TlsSetup {
+    /// The rustls configuration (HTTP/2 and HTTP/1.1 offered by ALPN).
+    pub config: Arc<ServerConfig>,
+    /// In lab mode, the CA certificate's path.
+    pub ca_path: Option<PathBuf>,
+    /// In lab mode, the CA certificate (PEM).
+    pub ca_pem: Option<String>,
+}
+
+/// Builds the HTTPS configuration for `model`; `None` when TLS is off.
+pub fn setup(model: &Model) -> Result<Option<TlsSetup>, TlsError> {
+    let (set, ca) = match model.tls.mode {
+        TlsMode::Off => return Ok(None),
+        TlsMode::Files => (from_files(model)?, None),
+        TlsMode::Lab => {
+            let ca = LabCa::load_or_create(&model.server.state_dir.join("tls"))?;
+            (ca.certificates(model)?, Some(ca))
+        }
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(set));
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Some(TlsSetup {
+        config: Arc::new(config),
+        ca_path: ca.as_ref().map(|c| c.cert_path().to_owned()),
+        ca_pem: ca.map(|c| c.cert_pem().to_owned()),
+    }))
+}
+
+fn from_files(model: &Model) -> Result<CertificateSet, TlsError> {
+    let mut set = CertificateSet::default();
+    for files in &model.tls.certificates {
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert)
+            .and_then(|it| it.collect::<Result<_, _>>())
+            .map_err(|e| file_error(&files.cert, e))?;
+        if chain.is_empty() {
+            return Err(TlsError::File {
+                path: files.cert.clone(),
+                message: "no CERTIFICATE block found".into(),
+            });
+        }
+        let key =
+            PrivateKeyDer::from_pem_file(&files.key).map_err(|e| file_error(&files.key, e))?;
+        let signer = any_supported_type(&key).map_err(|e| TlsError::File {
+            path: files.key.clone(),
+            message: e.to_string(),
+        })?;
+        let certified = CertifiedKey::new(chain, signer);
+        certified.keys_match().map_err(|e| TlsError::File {
+            path: files.key.clone(),
+            message: format!("key does not belong to {}: {e}", files.cert.display()),
+        })?;
+        set.insert(&files.names, Arc::new(certified));
+    }
+    Ok(set)
+}
+
+fn file_error(path: &Path, e: rustls::pki_types::pem::Error) -> TlsError {
+    TlsError::File {
+        path: path.to_owned(),
+        message: e.to_string(),
+    }
+}
