@@ -102,7 +102,8 @@ impl Served {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         let ready = loop {
             if let Ok(text) = std::fs::read_to_string(&ready) {
-                break serde_json::from_str::<serde_json::Value>(&text).expect("ready file is JSON");
+                break serde_json::from_str::<serde_json::Value>(&text)
+                    .expect("ready file is JSON");
             }
             assert!(
                 std::time::Instant::now() < deadline,
