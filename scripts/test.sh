@@ -11,6 +11,7 @@ command -v knotd >/dev/null || need+=(knot)
 command -v kdig >/dev/null || need+=(knot-dnsutils)
 command -v nsd-checkzone >/dev/null || need+=(nsd)
 command -v dig >/dev/null || need+=(dnsutils)
+command -v curl >/dev/null || need+=(curl)
 if ((${#need[@]})); then
   echo "installing: ${need[*]}"
   sudo_cmd=""

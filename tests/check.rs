@@ -245,3 +245,15 @@ fn names_too_long_for_generated_records_are_refused() {
     let (err, _) = refused(&text);
     assert!(err.contains("cannot hold the generated records"), "{err}");
 }
+
+#[test]
+fn wrong_value_types_name_the_key_as_written() {
+    let (err, path) = refused("[[domain]]\nname = 5\n");
+    assert!(
+        err.contains(&format!(
+            "{path}:2:8: domain[0].name: invalid type: integer `5`, expected a string"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("serde_spanned"), "{err}");
+}

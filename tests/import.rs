@@ -5,6 +5,8 @@ use common::*;
 
 use mailbeacon_formats::provider::{self, ProviderDocument, ServerEntry};
 use mailbeacon_formats::{autoconfig, import};
+use mailbeacon_http::Site;
+use mailbeacon_http::routes::{Request, respond};
 use mailbeacon_model::AuthMethod;
 
 /// A server reduced to what a client acts on, with spellings normalised.
@@ -54,7 +56,7 @@ fn servers(
 }
 
 #[test]
-fn every_ispdb_file_imports_and_renders_the_same_servers() {
+fn every_ispdb_file_imports_and_is_served_with_the_same_servers() {
     let dir = shared().join("corpus/ispdb");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
@@ -83,11 +85,27 @@ fn every_ispdb_file_imports_and_renders_the_same_servers() {
         let toml = import::to_toml(&result, &file.display().to_string());
         let model = mailbeacon_model::load_str(&toml, "imported.toml".as_ref())
             .unwrap_or_else(|e| panic!("{}:\n{e}\n{toml}", file.display()));
+        let site = Site::new(&model, Some(443));
         for domain in &doc.domains {
             let d = model
                 .find_domain(domain)
                 .unwrap_or_else(|| panic!("{}: {domain} not served", file.display()));
-            let rendered = autoconfig::write(&model.client_settings(d));
+            // Served through the HTTP routing core, exactly as a client would receive it.
+            let host = format!("autoconfig.{}", mailbeacon_model::name::display(&d.name));
+            let response = respond(
+                &site,
+                &Request {
+                    method: &http::Method::GET,
+                    secure: true,
+                    host: Some(&host),
+                    path: "/mail/config-v1.1.xml",
+                    query: None,
+                    content_type: None,
+                    body: b"",
+                },
+            );
+            assert_eq!(response.status, 200, "{}: {domain}", file.display());
+            let rendered = String::from_utf8(response.body.to_vec()).unwrap();
             let back = provider::read(&rendered).unwrap_or_else(|e| {
                 panic!("{}: own output unreadable: {e}\n{rendered}", file.display())
             });

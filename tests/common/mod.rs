@@ -166,3 +166,114 @@ impl Drop for Served {
         let _ = self.child.wait();
     }
 }
+
+/// What `curl` got back.
+pub struct Fetched {
+    pub status: u16,
+    /// The response head, lower-cased.
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl Fetched {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The value of header `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|l| {
+            l.strip_prefix(&format!("{name}:"))
+                .map(|v| v.trim().to_owned())
+        })
+    }
+}
+
+impl Served {
+    /// The lab CA certificate the server reported.
+    pub fn ca(&self) -> String {
+        self.ready["ca"]
+            .as_str()
+            .expect("lab CA in ready file")
+            .to_owned()
+    }
+
+    /// `curl` over HTTPS to `host` (resolved to the loopback listener, verified with the lab CA).
+    pub fn https(&self, host: &str, path: &str, extra: &[&str]) -> Fetched {
+        let port = self.addr("https").port();
+        let mut args = vec![
+            "--resolve".to_owned(),
+            format!("{host}:{port}:127.0.0.1"),
+            "--cacert".to_owned(),
+            self.ca(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args.push(format!("https://{host}:{port}{path}"));
+        curl(&args)
+    }
+
+    /// `curl` over plain HTTP with `Host: host`.
+    pub fn http(&self, host: &str, path: &str, extra: &[&str]) -> Fetched {
+        let mut args = vec!["-H".to_owned(), format!("Host: {host}")];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args.push(format!("http://{}{path}", self.addr("http")));
+        curl(&args)
+    }
+}
+
+/// Runs `curl -sS -i ARGS…` and splits status, head and body.
+pub fn curl(args: &[String]) -> Fetched {
+    let out = Command::new("curl")
+        .args(["-sS", "-i", "--max-time", "10"])
+        .args(args)
+        .output()
+        .expect("curl runs");
+    assert!(
+        out.status.success(),
+        "curl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut raw = out.stdout;
+    // Interim responses (100 Continue) come before the real one.
+    while raw.starts_with(b"HTTP/1.1 1") || raw.starts_with(b"HTTP/2 1") {
+        match raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            Some(end) => raw.drain(..end + 4),
+            None => break,
+        };
+    }
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status code");
+    Fetched {
+        status,
+        head,
+        body: raw[split + 4..].to_vec(),
+    }
+}
+
+/// Runs a Python snippet with `data` on standard input and returns its standard output.
+pub fn python(code: &str, data: &[u8]) -> String {
+    use std::io::Write as _;
+    let mut child = Command::new("python3")
+        .args(["-c", code])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    child.stdin.take().unwrap().write_all(data).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

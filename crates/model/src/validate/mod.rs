@@ -108,7 +108,12 @@ fn de<T: DeserializeOwned>(
     match serde_path_to_error::deserialize(ValueDeserializer::from(value)) {
         Ok(v) => Some(v),
         Err(e) => {
-            let inner_path = e.path().to_string();
+            // `Spanned<T>` fields deserialize through a private wrapper key; it is not the user's.
+            let inner_path = e
+                .path()
+                .to_string()
+                .replace(".$__serde_spanned_private_value", "")
+                .replace("$__serde_spanned_private_value", "");
             let inner = e.into_inner();
             let full = if inner_path.is_empty() || inner_path == "." {
                 key.to_owned()

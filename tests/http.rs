@@ -1,0 +1,485 @@
+//! The HTTP(S) responder through real sockets: `mailbeacon serve` on port 0, `curl` as the client,
+//! Python's `xml.etree` and `plistlib` as independent parsers.
+
+mod common;
+use common::*;
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use mailbeacon_formats::provider;
+
+const CONFIG: &str = r#"
+[server]
+ipv4 = ["127.0.0.1"]
+[service.mail]
+display_name = "Example mail"
+incoming = [
+  { protocol = "imap", host = "mail.{domain}", port = 993, security = "tls" },
+  { protocol = "pop3", host = "mail.{domain}", port = 995, security = "tls" },
+]
+outgoing = [
+  { protocol = "smtp", host = "mail.{domain}", port = 465, security = "tls" },
+  { protocol = "smtp", host = "mail.{domain}", port = 587, security = "starttls" },
+]
+[[domain]]
+name = "example.test"
+services = ["mail"]
+aliases = ["example-alias.test"]
+mx = ["10 mail.{domain}"]
+"#;
+
+/// Servers of an autoconfig document, as Python's `xml.etree` reads them.
+const ETREE_SERVERS: &str = r#"
+import sys, xml.etree.ElementTree as ET
+root = ET.fromstring(sys.stdin.buffer.read())
+assert root.tag == "clientConfig", root.tag
+p = root.find("emailProvider")
+print("id", p.get("id"))
+for d in p.findall("domain"):
+    print("domain", d.text)
+for s in list(p.findall("incomingServer")) + list(p.findall("outgoingServer")):
+    print(s.get("type"), s.findtext("hostname"), s.findtext("port"), s.findtext("socketType"), s.findtext("username"))
+"#;
+
+#[test]
+fn autoconfig_over_https_on_every_name_with_its_own_certificate() {
+    let s = Served::start(CONFIG);
+    for (host, path, domain) in [
+        (
+            "autoconfig.example.test",
+            "/mail/config-v1.1.xml?emailaddress=alice%40example.test",
+            "example.test",
+        ),
+        (
+            "example.test",
+            "/.well-known/autoconfig/mail/config-v1.1.xml",
+            "example.test",
+        ),
+        (
+            "autoconfig.example-alias.test",
+            "/mail/config-v1.1.xml",
+            "example-alias.test",
+        ),
+        (
+            "mail.example.test",
+            "/mail/config-v1.1.xml?emailaddress=a%40example.test&emailmd5=00ff",
+            "example.test",
+        ),
+    ] {
+        // curl verifies the certificate against the lab CA and the name: a wrong one fails here.
+        let r = s.https(host, path, &[]);
+        assert_eq!(r.status, 200, "{host}{path}: {}", r.text());
+        assert_eq!(
+            r.header("content-type").as_deref(),
+            Some("application/xml; charset=utf-8")
+        );
+        let parsed = python(ETREE_SERVERS, &r.body);
+        assert!(parsed.contains(&format!("domain {domain}\n")), "{parsed}");
+        assert!(
+            parsed.contains("imap mail.example.test 993 SSL %EMAILADDRESS%\n"),
+            "{parsed}"
+        );
+        assert!(
+            parsed.contains("smtp mail.example.test 587 STARTTLS %EMAILADDRESS%\n"),
+            "{parsed}"
+        );
+    }
+    // Plain HTTP, the same document.
+    let r = s.http("autoconfig.example.test", "/mail/config-v1.1.xml", &[]);
+    assert_eq!(r.status, 200);
+    // Unknown domain: 404, never a 2xx.
+    let r = s.http("autoconfig.unknown.test", "/mail/config-v1.1.xml", &[]);
+    assert_eq!(r.status, 404);
+}
+
+#[test]
+fn http2_and_http1_are_both_spoken() {
+    let s = Served::start(CONFIG);
+    let r = s.https(
+        "autoconfig.example.test",
+        "/mail/config-v1.1.xml",
+        &["--http2"],
+    );
+    assert!(r.head.starts_with("http/2 200"), "{}", r.head);
+    let r = s.https(
+        "autoconfig.example.test",
+        "/mail/config-v1.1.xml",
+        &["--http1.1"],
+    );
+    assert!(r.head.starts_with("http/1.1 200"), "{}", r.head);
+    let r = s.http(
+        "autoconfig.example.test",
+        "/healthz",
+        &["--http2-prior-knowledge"],
+    );
+    assert!(r.head.starts_with("http/2 200"), "{}", r.head);
+    // No SNI (an IP address): the fallback certificate covers the loopback addresses.
+    let r = curl(&[
+        "--cacert".into(),
+        s.ca(),
+        format!("https://{}/healthz", s.addr("https")),
+    ]);
+    assert_eq!(r.status, 200);
+}
+
+const POX: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006">
+  <Request>
+    <EMailAddress>bob@example-alias.test</EMailAddress>
+    <AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema>
+  </Request>
+</Autodiscover>"#;
+
+#[test]
+fn autodiscover_post_redirect_and_errors() {
+    let s = Served::start(CONFIG);
+    let r = s.https(
+        "autodiscover.example.test",
+        "/Autodiscover/Autodiscover.xml",
+        &[
+            "-H",
+            "Content-Type: text/xml; charset=utf-8",
+            "--data-binary",
+            POX,
+        ],
+    );
+    assert_eq!(r.status, 200);
+    let got = python(
+        r#"
+import sys, xml.etree.ElementTree as ET
+ns = {"a": "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"}
+root = ET.fromstring(sys.stdin.buffer.read())
+for p in root.iterfind(".//a:Protocol", ns):
+    print(*(p.findtext("a:" + k, namespaces=ns) for k in ("Type", "Server", "Port", "LoginName", "SPA", "SSL", "Encryption")))
+"#,
+        &r.body,
+    );
+    assert_eq!(
+        got,
+        "IMAP mail.example.test 993 bob@example-alias.test off on SSL\n\
+         POP3 mail.example.test 995 bob@example-alias.test off on SSL\n\
+         SMTP mail.example.test 465 bob@example-alias.test off on SSL\n\
+         SMTP mail.example.test 587 bob@example-alias.test off on TLS\n"
+    );
+    // Outlook's HTTP redirect method.
+    let r = s.http(
+        "autodiscover.example.test",
+        "/autodiscover/autodiscover.xml",
+        &[],
+    );
+    assert_eq!(r.status, 302);
+    assert_eq!(
+        r.header("location"),
+        Some(format!(
+            "https://autodiscover.example.test:{}/autodiscover/autodiscover.xml",
+            s.addr("https").port()
+        ))
+    );
+    // An entity bomb is a 600 document, and the server keeps serving.
+    let bomb = r#"<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]><Autodiscover><Request><EMailAddress>&b;</EMailAddress></Request></Autodiscover>"#;
+    let r = s.https(
+        "autodiscover.example.test",
+        "/autodiscover/autodiscover.xml",
+        &["-H", "Content-Type: text/xml", "--data-binary", bomb],
+    );
+    assert!(
+        r.text().contains("<ErrorCode>600</ErrorCode>"),
+        "{}",
+        r.text()
+    );
+    // ActiveSync clients learn there is no ActiveSync here.
+    let mobile = POX.replace(
+        "outlook/responseschema/2006a",
+        "mobilesync/responseschema/2006",
+    );
+    let r = s.https(
+        "autodiscover.example.test",
+        "/autodiscover/autodiscover.xml",
+        &["-H", "Content-Type: text/xml", "--data-binary", &mobile],
+    );
+    assert!(
+        r.text().contains("<ErrorCode>601</ErrorCode>"),
+        "{}",
+        r.text()
+    );
+    // v2 JSON.
+    let r = s.https(
+        "autodiscover.example.test",
+        "/autodiscover/autodiscover.json/v1.0/bob@example.test?Protocol=AutodiscoverV1",
+        &[],
+    );
+    assert_eq!(r.status, 200);
+    let r = s.https(
+        "autodiscover.example.test",
+        "/autodiscover/autodiscover.json?Email=bob%40example.test&Protocol=Ews",
+        &[],
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("InvalidProtocol"));
+}
+
+#[test]
+fn a_ten_megabyte_body_is_refused_before_it_is_read() {
+    let s = Served::start(CONFIG);
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.xml");
+    std::fs::write(&big, vec![b'<'; 10 * 1024 * 1024]).unwrap();
+    let started = Instant::now();
+    let r = s.https(
+        "autodiscover.example.test",
+        "/autodiscover/autodiscover.xml",
+        &[
+            "--http1.1",
+            "-H",
+            "Content-Type: text/xml",
+            "--data-binary",
+            &format!("@{}", big.display()),
+        ],
+    );
+    assert_eq!(r.status, 413, "{}", r.text());
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // Without a declared length (chunked), the cap still holds.
+    let r = s.https(
+        "autodiscover.example.test",
+        "/autodiscover/autodiscover.xml",
+        &[
+            "--http1.1",
+            "-H",
+            "Transfer-Encoding: chunked",
+            "-H",
+            "Content-Type: text/xml",
+            "--data-binary",
+            &format!("@{}", big.display()),
+        ],
+    );
+    assert_eq!(r.status, 413);
+    assert_eq!(s.http("example.test", "/healthz", &[]).status, 200);
+}
+
+#[test]
+fn apple_profile_parses_with_plistlib() {
+    let s = Served::start(CONFIG);
+    let r = s.https(
+        "autoconfig.example.test",
+        "/email.mobileconfig?emailaddress=carol%40example.test",
+        &[],
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("application/x-apple-aspen-config")
+    );
+    assert!(
+        r.header("content-disposition")
+            .unwrap()
+            .starts_with("attachment;")
+    );
+    let got = python(
+        r#"
+import sys, plistlib
+p = plistlib.loads(sys.stdin.buffer.read())
+assert p["PayloadType"] == "Configuration" and p["PayloadVersion"] == 1
+m = p["PayloadContent"][0]
+assert m["PayloadType"] == "com.apple.mail.managed"
+assert not any("Password" in k and k != "OutgoingPasswordSameAsIncomingPassword" for k in m)
+print(p["PayloadIdentifier"], m["EmailAddress"], m["IncomingMailServerHostName"], m["IncomingMailServerPortNumber"], m["OutgoingMailServerPortNumber"], m["IncomingMailServerUseSSL"])
+"#,
+        &r.body,
+    );
+    let again = s.https(
+        "autoconfig.example.test",
+        "/email.mobileconfig?emailaddress=carol%40example.test",
+        &[],
+    );
+    assert_eq!(
+        again.body, r.body,
+        "byte-stable: a re-download replaces the profile"
+    );
+    assert!(got.starts_with("test.example.mailbeacon."), "{got}");
+    assert!(
+        got.ends_with(" carol@example.test mail.example.test 993 465 True\n"),
+        "{got}"
+    );
+}
+
+#[test]
+fn mta_sts_policy_is_what_the_txt_id_hashes() {
+    use sha2::Digest as _;
+    let s = Served::start(CONFIG);
+    let r = s.https("mta-sts.example.test", "/.well-known/mta-sts.txt", &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("text/plain; charset=utf-8")
+    );
+    assert!(r.text().starts_with("version: STSv1\r\n"), "{}", r.text());
+    let id: String = sha2::Sha256::digest(&r.body)
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if have("kdig") {
+        let txt = s.kdig(&["+short", "_mta-sts.example.test", "TXT"]);
+        assert_eq!(txt.trim(), format!("\"v=STSv1; id={id}\""));
+    }
+}
+
+#[test]
+fn setup_page_is_plain_html() {
+    let s = Served::start(CONFIG);
+    let r = s.https("autoconfig.example.test", "/", &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("text/html; charset=utf-8")
+    );
+    let text = r.text();
+    assert!(
+        text.contains("<td>mail.example.test</td><td>993</td>"),
+        "{text}"
+    );
+    assert!(!text.contains("<script"));
+    let r = s.http(
+        "anything",
+        "/setup?emailaddress=dan%40example-alias.test",
+        &[],
+    );
+    assert!(r.text().contains("<td>dan@example-alias.test</td>"));
+}
+
+#[test]
+fn methods_paths_and_hostile_bytes() {
+    let s = Served::start(CONFIG);
+    let r = s.http(
+        "autoconfig.example.test",
+        "/mail/config-v1.1.xml",
+        &["-X", "PUT"],
+    );
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow").as_deref(), Some("get, head"));
+    let r = s.http("autoconfig.example.test", "/wp-login.php", &[]);
+    assert_eq!(r.status, 404);
+    let r = s.http("autoconfig.example.test", "/mail/config-v1.1.xml", &["-I"]);
+    assert_eq!(r.status, 200);
+    assert!(r.body.is_empty());
+    // A header far beyond the limit.
+    let huge = format!("X-Junk: {}", "a".repeat(64 * 1024));
+    let r = s.http("autoconfig.example.test", "/healthz", &["-H", &huge]);
+    assert_eq!(r.status, 431);
+    // Garbage on both ports; the server answers 400 or hangs up, and keeps serving.
+    for addr in [s.addr("http"), s.addr("https")] {
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let _ = c.write_all(b"\x16\x03\x01\x00\x05hello\r\n\r\nGET / HTTP/9.9\r\n\r\n\x00\xff");
+        let mut sink = Vec::new();
+        let _ = c.read_to_end(&mut sink);
+    }
+    assert_eq!(s.http("example.test", "/healthz", &[]).status, 200);
+    assert_eq!(s.https("example.test", "/healthz", &[]).status, 200);
+}
+
+#[test]
+fn slow_clients_neither_block_others_nor_stay_forever() {
+    let s = Served::start(CONFIG);
+    let mut slow: Vec<TcpStream> = (0..50)
+        .map(|_| {
+            let mut c = TcpStream::connect(s.addr("http")).unwrap();
+            c.write_all(b"GET /healthz HTTP/1.1\r\nHost: exa").unwrap();
+            c
+        })
+        .collect();
+    let started = Instant::now();
+    assert_eq!(s.http("example.test", "/healthz", &[]).status, 200);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // The unfinished request head is cut off after the read timeout (10 s).
+    let c = &mut slow[0];
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut buf = Vec::new();
+    let _ = c.read_to_end(&mut buf);
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(19),
+        "connection still open after {waited:?}"
+    );
+}
+
+#[test]
+fn reload_swaps_http_answers_and_certificates_together() {
+    let s = Served::start(CONFIG);
+    assert_eq!(
+        s.http("autoconfig.second.test", "/mail/config-v1.1.xml", &[])
+            .status,
+        404
+    );
+    let bigger = format!(
+        "{CONFIG}\n[[domain]]\nname = \"second.test\"\nservices = [\"mail\"]\nmx = [\"10 mail.{{domain}}\"]\n"
+    );
+    std::fs::write(s.config.path(), bigger).unwrap();
+    s.hup();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = s.http("autoconfig.second.test", "/mail/config-v1.1.xml", &[]);
+        if r.status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "reload not applied");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The new domain has its certificate too.
+    let r = s.https("autoconfig.second.test", "/mail/config-v1.1.xml", &[]);
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("<domain>second.test</domain>"));
+    // A broken configuration keeps everything as it was.
+    std::fs::write(s.config.path(), "[[domain]]\nname = 5\n").unwrap();
+    s.hup();
+    std::thread::sleep(Duration::from_millis(300));
+    let r = s.https("autoconfig.second.test", "/mail/config-v1.1.xml", &[]);
+    assert_eq!(r.status, 200);
+}
+
+#[test]
+fn seed_003_is_served_with_exactly_the_seed_servers() {
+    let text =
+        std::fs::read_to_string(root().join("config/examples/003-mailbox-org.toml")).unwrap();
+    let s = Served::start(&text);
+    let r = s.http(
+        "autoconfig.mailbox.org",
+        "/mail/config-v1.1.xml?emailaddress=x%40mailbox.org",
+        &[],
+    );
+    assert_eq!(r.status, 200);
+    let ours = provider::read(&r.text()).unwrap();
+    let seed = seed_003();
+    let key = |d: &provider::ProviderDocument| {
+        d.incoming
+            .iter()
+            .chain(&d.outgoing)
+            .map(|s| {
+                (
+                    s.kind.clone(),
+                    s.hostname.clone(),
+                    s.port.clone(),
+                    s.socket_type.clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(key(&ours), key(&seed));
+    assert_eq!(ours.documentation, seed.documentation);
+}
+
+fn seed_003() -> provider::ProviderDocument {
+    let dir = shared().join("seeds");
+    let file = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("003_"))
+        .unwrap();
+    let text = std::fs::read_to_string(file).unwrap();
+    let start = text.find("<?xml").unwrap();
+    let end = text.find("</clientConfig>").unwrap() + "</clientConfig>".len();
+    provider::read(&text[start..end]).unwrap()
+}
