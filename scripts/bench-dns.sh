@@ -72,7 +72,7 @@ run() { # name pid port
 
 taskset -c 0 nsd -d -c "$tmp/nsd.conf" >/dev/null 2>&1 &
 nsd_pid=$!
-taskset -c 0 "$bin" serve -c "$config" --dns 127.0.0.1:5392 --ready-file "$tmp/ready" 2>/dev/null &
+taskset -c 0 "$bin" serve -c "$config" --dns 127.0.0.1:5392 --http 127.0.0.1:0 --https 127.0.0.1:0 --ready-file "$tmp/ready" 2>/dev/null &
 mb_pid=$!
 for _ in $(seq 100); do [ -f "$tmp/ready" ] && break; sleep 0.05; done
 sleep 0.5

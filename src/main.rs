@@ -87,8 +87,11 @@ fn main() -> ExitCode {
 /// Logs to standard error; `MAILBEACON_LOG` (tracing's filter syntax) overrides the default `info`.
 /// Nothing is logged per query at the default level.
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("MAILBEACON_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let level = std::env::var("MAILBEACON_LOG").unwrap_or_else(|_| "info".into());
+    // rustls warns on every handshake whose SNI is an IP address (wrk, some scanners): a client's
+    // mistake that is not worth a log line per connection.
+    let filter = tracing_subscriber::EnvFilter::try_new(format!("{level},rustls=error"))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rustls=error"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
