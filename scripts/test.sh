@@ -12,6 +12,7 @@ command -v kdig >/dev/null || need+=(knot-dnsutils)
 command -v nsd-checkzone >/dev/null || need+=(nsd)
 command -v dig >/dev/null || need+=(dnsutils)
 command -v curl >/dev/null || need+=(curl)
+command -v openssl >/dev/null || need+=(openssl)
 if ((${#need[@]})); then
   echo "installing: ${need[*]}"
   sudo_cmd=""

@@ -241,6 +241,8 @@ fn a_ten_megabyte_body_is_refused_before_it_is_read() {
     assert_eq!(r.status, 413, "{}", r.text());
     assert!(started.elapsed() < Duration::from_secs(5));
     // Without a declared length (chunked), the cap still holds.
+    let chunked = dir.path().join("chunked.xml");
+    std::fs::write(&chunked, vec![b'<'; 300 * 1024]).unwrap();
     let r = s.https(
         "autodiscover.example.test",
         "/autodiscover/autodiscover.xml",
@@ -251,7 +253,7 @@ fn a_ten_megabyte_body_is_refused_before_it_is_read() {
             "-H",
             "Content-Type: text/xml",
             "--data-binary",
-            &format!("@{}", big.display()),
+            &format!("@{}", chunked.display()),
         ],
     );
     assert_eq!(r.status, 413);
@@ -482,4 +484,99 @@ fn seed_003() -> provider::ProviderDocument {
     let start = text.find("<?xml").unwrap();
     let end = text.find("</clientConfig>").unwrap() + "</clientConfig>".len();
     provider::read(&text[start..end]).unwrap()
+}
+
+/// A self-signed certificate for `names` made with the `openssl` command: (cert, key) paths.
+fn openssl_cert(dir: &std::path::Path, stem: &str, names: &[&str]) -> (String, String) {
+    let cert = dir.join(format!("{stem}.pem"));
+    let key = dir.join(format!("{stem}-key.pem"));
+    let san = names
+        .iter()
+        .map(|n| format!("DNS:{n}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ])
+        .args(["-days", "2", "-subj", &format!("/CN={}", names[0])])
+        .args(["-addext", &format!("subjectAltName={san}")])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert.display().to_string(), key.display().to_string())
+}
+
+#[test]
+fn configured_certificates_are_chosen_by_sni() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a_cert, a_key) = openssl_cert(
+        dir.path(),
+        "a",
+        &["autoconfig.example.test", "*.example.test"],
+    );
+    let (b_cert, b_key) = openssl_cert(dir.path(), "b", &["autoconfig.example-alias.test"]);
+    let config = format!(
+        "{CONFIG}\n[tls]\nmode = \"files\"\n\
+         [[tls.certificate]]\nnames = [\"autoconfig.example.test\", \"*.example.test\"]\ncert = \"{a_cert}\"\nkey = \"{a_key}\"\n\
+         [[tls.certificate]]\nnames = [\"autoconfig.example-alias.test\"]\ncert = \"{b_cert}\"\nkey = \"{b_key}\"\n"
+    );
+    let s = Served::start(&config);
+    assert!(s.ready["ca"].is_null(), "no lab CA in files mode");
+    let port = s.addr("https").port();
+    let get = |host: &str, ca: &str| {
+        curl(&[
+            "--resolve".into(),
+            format!("{host}:{port}:127.0.0.1"),
+            "--cacert".into(),
+            ca.into(),
+            format!("https://{host}:{port}/mail/config-v1.1.xml"),
+        ])
+    };
+    assert_eq!(get("autoconfig.example.test", &a_cert).status, 200);
+    // The wildcard covers mta-sts.example.test (a name of the domain, so autoconfig answers there).
+    assert_eq!(get("mta-sts.example.test", &a_cert).status, 200);
+    let alias = get("autoconfig.example-alias.test", &b_cert);
+    assert!(alias.text().contains("<domain>example-alias.test</domain>"));
+}
+
+#[test]
+fn a_key_that_does_not_match_its_certificate_stops_the_start_with_the_file_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a_cert, _) = openssl_cert(dir.path(), "a", &["autoconfig.example.test"]);
+    let (_, b_key) = openssl_cert(dir.path(), "b", &["other.test"]);
+    let config = ScratchConfig::new(&format!(
+        "{CONFIG}\n[[tls.certificate]]\nnames = [\"autoconfig.example.test\"]\ncert = \"{a_cert}\"\nkey = \"{b_key}\"\n"
+    ));
+    let out = run(&[
+        "serve",
+        "--config",
+        &config.arg(),
+        "--dns",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+        "--https",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&b_key) && err.contains("does not belong"),
+        "{err}"
+    );
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use arc_swap::{ArcSwap, ArcSwapOption};
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -25,6 +25,8 @@ use crate::site::{Site, host_name};
 
 /// Largest request body read; Autodiscover requests are a few hundred bytes.
 pub const MAX_BODY: usize = 64 * 1024;
+/// Most bytes of an oversized body read (and discarded) before answering 413.
+const DRAIN_LIMIT: usize = 1024 * 1024;
 /// Largest request head (request line and headers) HTTP/1.1 buffers.
 const MAX_HEAD: usize = 16 * 1024;
 /// Time a client has to send a request head, or the TLS handshake, or the body.
@@ -259,8 +261,10 @@ async fn handle(
     into_hyper(response)
 }
 
-/// Reads at most [`MAX_BODY`] bytes; a larger declared length is refused before reading.
-async fn read_body(body: Incoming, declared: Option<u64>) -> Result<Bytes, Response> {
+/// Reads at most [`MAX_BODY`] bytes; a larger declared length is refused before reading. A body
+/// that turns out larger (chunked) is read on and discarded up to [`DRAIN_LIMIT`], so the client
+/// has finished sending when the 413 arrives and does not lose it to a connection reset.
+async fn read_body(mut body: Incoming, declared: Option<u64>) -> Result<Bytes, Response> {
     let too_large = || {
         Response::text(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -270,13 +274,34 @@ async fn read_body(body: Incoming, declared: Option<u64>) -> Result<Bytes, Respo
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
         return Err(too_large());
     }
-    match tokio::time::timeout(READ_TIMEOUT, Limited::new(body, MAX_BODY).collect()).await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Ok(Err(_)) => Err(Response::text(
-            StatusCode::BAD_REQUEST,
-            "unreadable request body",
-        )),
+    let read = async {
+        let mut kept = Vec::new();
+        let mut seen = 0usize;
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else {
+                return Err(Response::text(
+                    StatusCode::BAD_REQUEST,
+                    "unreadable request body",
+                ));
+            };
+            if let Ok(data) = frame.into_data() {
+                seen += data.len();
+                if seen > DRAIN_LIMIT {
+                    break;
+                }
+                if seen <= MAX_BODY {
+                    kept.extend_from_slice(&data);
+                }
+            }
+        }
+        if seen > MAX_BODY {
+            Err(too_large())
+        } else {
+            Ok(Bytes::from(kept))
+        }
+    };
+    match tokio::time::timeout(READ_TIMEOUT, read).await {
+        Ok(result) => result,
         Err(_) => Err(Response::text(
             StatusCode::REQUEST_TIMEOUT,
             "request body not received in time",

@@ -433,3 +433,83 @@ fn setup_page_escapes_and_links_the_profile() {
     let r = Ask::get("example.test", "/").send(&site);
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
+
+/// A small deterministic generator, so a failure reproduces exactly.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    /// `seed` with a few bytes replaced, inserted or removed.
+    fn mutate(&mut self, seed: &[u8]) -> Vec<u8> {
+        let mut v = seed.to_vec();
+        const ALPHABET: &[u8] = b"<>/&;%@?=#:.\"'!-[]\x00\xff aZ9";
+        for _ in 0..1 + self.below(6) {
+            let at = self.below(v.len() + 1);
+            match self.below(3) {
+                0 if at < v.len() => v[at] = ALPHABET[self.below(ALPHABET.len())],
+                1 => v.insert(at, ALPHABET[self.below(ALPHABET.len())]),
+                _ if at < v.len() => {
+                    v.remove(at);
+                }
+                _ => {}
+            }
+        }
+        v
+    }
+}
+
+#[test]
+fn mutated_requests_never_panic_and_always_get_a_status() {
+    let site = site();
+    let mut rng = XorShift(0x5eed_1234_abcd_0042);
+    let paths: [&[u8]; 6] = [
+        b"/mail/config-v1.1.xml",
+        b"/autodiscover/autodiscover.xml",
+        b"/autodiscover/autodiscover.json/v1.0/a%40example.test",
+        b"/mobileconfig",
+        b"/setup",
+        b"/.well-known/mta-sts.txt",
+    ];
+    let queries: [&[u8]; 3] = [
+        b"emailaddress=alice%40example.test",
+        b"Email=a%40example.test&Protocol=AutodiscoverV1",
+        b"emailaddress=%E2%82%AC%40alias.test",
+    ];
+    let hosts: [&[u8]; 3] = [
+        b"autoconfig.example.test",
+        b"mta-sts.example.test",
+        b"quiet.test",
+    ];
+    for i in 0..20_000 {
+        let path = String::from_utf8_lossy(&rng.mutate(paths[i % paths.len()])).into_owned();
+        let query = String::from_utf8_lossy(&rng.mutate(queries[i % queries.len()])).into_owned();
+        let host = String::from_utf8_lossy(&rng.mutate(hosts[i % hosts.len()])).into_owned();
+        let body = rng.mutate(POX.as_bytes());
+        let method = [Method::GET, Method::POST, Method::HEAD, Method::PUT][i % 4].clone();
+        let r = respond(
+            &site,
+            &Request {
+                method: &method,
+                secure: i % 2 == 0,
+                host: Some(&host),
+                path: &path,
+                query: Some(&query),
+                content_type: None,
+                body: &body,
+            },
+        );
+        assert!(
+            r.status.is_success() || r.status.is_redirection() || r.status.is_client_error(),
+            "{method} {host}{path}?{query}: {}",
+            r.status
+        );
+    }
+}
