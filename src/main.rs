@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod lab;
 mod serve;
 use mailbeacon_model::{LoadError, Model, SerialBook, ZoneSet, load_file, load_str, zonefile};
 
@@ -33,6 +34,28 @@ enum Command {
         #[arg(long, value_name = "ADDR")]
         https: Vec<std::net::SocketAddr>,
         /// Write the bound listeners as JSON here once all are bound.
+        #[arg(long, value_name = "PATH")]
+        ready_file: Option<PathBuf>,
+    },
+    /// Start a disposable lab: DNS, HTTP and HTTPS (lab CA) on free loopback ports, requests
+    /// captured at /_lab/requests; prints the listeners as JSON (reload: SIGHUP; stop: SIGINT/SIGTERM).
+    Lab {
+        /// Add a mail domain served by the configuration's service (repeatable).
+        #[arg(long, value_name = "NAME")]
+        domain: Vec<String>,
+        /// Keep the CA here and reuse it (default: a temporary directory, removed at exit).
+        #[arg(long, value_name = "DIR")]
+        state: Option<PathBuf>,
+        /// DNS listen address (default 127.0.0.1:0 unless the configuration names one).
+        #[arg(long, value_name = "ADDR")]
+        dns: Vec<std::net::SocketAddr>,
+        /// HTTP listen address (same default).
+        #[arg(long, value_name = "ADDR")]
+        http: Vec<std::net::SocketAddr>,
+        /// HTTPS listen address (same default).
+        #[arg(long, value_name = "ADDR")]
+        https: Vec<std::net::SocketAddr>,
+        /// Write the JSON description here once everything is bound.
         #[arg(long, value_name = "PATH")]
         ready_file: Option<PathBuf>,
     },
@@ -69,6 +92,24 @@ fn main() -> ExitCode {
         } => serve::serve(
             cli.config.as_deref(),
             serve::ServeOptions {
+                dns,
+                http,
+                https,
+                ready_file,
+            },
+        ),
+        Command::Lab {
+            domain,
+            state,
+            dns,
+            http,
+            https,
+            ready_file,
+        } => lab::lab(
+            cli.config.as_deref(),
+            lab::LabOptions {
+                domains: domain,
+                state,
                 dns,
                 http,
                 https,

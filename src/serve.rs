@@ -138,7 +138,7 @@ async fn run(model: Model, path: PathBuf, reloadable: bool, options: ServeOption
         eprintln!("error: cannot write ready file {}: {e}", file.display());
         return ExitCode::from(1);
     }
-    let dns_task = tokio::spawn(dns.run(dns_shared.clone()));
+    let dns_task = tokio::spawn(dns.run(dns_shared.clone(), None));
     let http_task = tokio::spawn(http.run(http_shared.clone()));
     let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::hangup()),
@@ -220,7 +220,7 @@ fn reload(
     }
 }
 
-/// Writes the ready file atomically (temporary file, then rename), so a reader never sees half.
+/// Writes the ready file (temporary file, then rename), so a reader never sees half.
 fn write_ready_file(file: &Path, bound: &Listeners, ca: Option<&Path>) -> std::io::Result<()> {
     let strings = |a: &[SocketAddr]| a.iter().map(ToString::to_string).collect::<Vec<_>>();
     let json = serde_json::json!({
@@ -229,7 +229,12 @@ fn write_ready_file(file: &Path, bound: &Listeners, ca: Option<&Path>) -> std::i
         "https": strings(&bound.https),
         "ca": ca.map(|p| p.display().to_string()),
     });
+    write_atomically(file, &format!("{json}\n"))
+}
+
+/// Writes `text` to `file` through a temporary file in the same directory and a rename.
+pub fn write_atomically(file: &Path, text: &str) -> std::io::Result<()> {
     let tmp = file.with_extension("tmp");
-    std::fs::write(&tmp, format!("{json}\n"))?;
+    std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, file)
 }

@@ -14,4 +14,4 @@ pub mod server;
 
 pub use authority::Authority;
 pub use responder::{Responder, Transport};
-pub use server::{DnsServer, ServerError};
+pub use server::{DnsServer, QueryObserver, ServerError, SharedObserver};

@@ -46,6 +46,15 @@ pub enum ServerError {
 /// The current answers, replaceable while serving.
 pub type SharedResponder = Arc<ArcSwap<Responder>>;
 
+/// Sees every query and its reply (lab mode records them; `serve` passes none, at no cost).
+pub trait QueryObserver: Send + Sync {
+    /// Called after a query was answered (`reply` is the first message sent, `None` if dropped).
+    fn observe(&self, peer: SocketAddr, transport: Transport, query: &[u8], reply: Option<&[u8]>);
+}
+
+/// An optional observer, shared by every worker.
+pub type SharedObserver = Option<Arc<dyn QueryObserver>>;
+
 /// How often a blocked UDP worker wakes up to see whether the server was stopped.
 const UDP_STOP_POLL: Duration = Duration::from_millis(250);
 
@@ -90,14 +99,15 @@ impl DnsServer {
     }
 
     /// Serves until the task is dropped or aborted (UDP threads then stop within a quarter second).
-    pub async fn run(self, responder: SharedResponder) {
+    pub async fn run(self, responder: SharedResponder, observer: SharedObserver) {
         let stop = StopOnDrop(Arc::new(AtomicBool::new(false)));
         for sock in self.udp {
             let responder = responder.clone();
             let stop = stop.0.clone();
+            let observer = observer.clone();
             let spawned = std::thread::Builder::new()
                 .name("dns-udp".into())
-                .spawn(move || udp_worker(sock, responder, stop));
+                .spawn(move || udp_worker(sock, responder, stop, observer));
             if let Err(e) = spawned {
                 tracing::error!("cannot start a DNS UDP worker: {e}");
             }
@@ -105,7 +115,12 @@ impl DnsServer {
         let mut tasks = tokio::task::JoinSet::new();
         let limit = Arc::new(Semaphore::new(MAX_TCP_CONNECTIONS));
         for listener in self.tcp {
-            tasks.spawn(tcp_accept(listener, responder.clone(), limit.clone()));
+            tasks.spawn(tcp_accept(
+                listener,
+                responder.clone(),
+                limit.clone(),
+                observer.clone(),
+            ));
         }
         while tasks.join_next().await.is_some() {}
         drop(stop);
@@ -167,7 +182,12 @@ async fn bind_pair(
 
 /// One UDP worker: receive, answer (fast path first), send. Buffers are reused; the fast path does
 /// not allocate.
-fn udp_worker(sock: std::net::UdpSocket, responder: SharedResponder, stop: Arc<AtomicBool>) {
+fn udp_worker(
+    sock: std::net::UdpSocket,
+    responder: SharedResponder,
+    stop: Arc<AtomicBool>,
+    observer: SharedObserver,
+) {
     let mut buf = vec![0u8; UDP_BUFFER];
     let mut out = Vec::with_capacity(UDP_BUFFER);
     while !stop.load(Ordering::Relaxed) {
@@ -176,13 +196,27 @@ fn udp_worker(sock: std::net::UdpSocket, responder: SharedResponder, stop: Arc<A
             // Timeouts (to check `stop`) and ICMP errors from earlier sends: keep serving.
             Err(_) => continue,
         };
-        if responder.load().respond_udp(&buf[..n], peer.ip(), &mut out) {
+        let answered = responder.load().respond_udp(&buf[..n], peer.ip(), &mut out);
+        if answered {
             let _ = sock.send_to(&out, peer);
+        }
+        if let Some(o) = &observer {
+            o.observe(
+                peer,
+                Transport::Udp,
+                &buf[..n],
+                answered.then_some(&out[..]),
+            );
         }
     }
 }
 
-async fn tcp_accept(listener: TcpListener, responder: SharedResponder, limit: Arc<Semaphore>) {
+async fn tcp_accept(
+    listener: TcpListener,
+    responder: SharedResponder,
+    limit: Arc<Semaphore>,
+    observer: SharedObserver,
+) {
     loop {
         let Ok(permit) = limit.clone().acquire_owned().await else {
             return;
@@ -196,9 +230,10 @@ async fn tcp_accept(listener: TcpListener, responder: SharedResponder, limit: Ar
             }
         };
         let responder = responder.clone();
+        let observer = observer.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            let _ = tcp_connection(stream, peer, responder).await;
+            let _ = tcp_connection(stream, peer, responder, observer).await;
         });
     }
 }
@@ -209,6 +244,7 @@ async fn tcp_connection(
     mut stream: TcpStream,
     peer: SocketAddr,
     responder: SharedResponder,
+    observer: SharedObserver,
 ) -> std::io::Result<()> {
     let _ = stream.set_nodelay(true);
     let mut buf = Vec::new();
@@ -225,6 +261,14 @@ async fn tcp_connection(
             _ => return Ok(()),
         }
         let replies = responder.load().respond(&buf, Transport::Tcp, peer.ip());
+        if let Some(o) = &observer {
+            o.observe(
+                peer,
+                Transport::Tcp,
+                &buf,
+                replies.first().map(Vec::as_slice),
+            );
+        }
         if replies.is_empty() && len < 12 {
             return Ok(()); // not DNS: hang up
         }

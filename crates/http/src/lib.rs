@@ -12,6 +12,6 @@ pub mod server;
 pub mod site;
 pub mod tls;
 
-pub use server::{BindError, HttpServer, Shared};
+pub use server::{BindError, HttpServer, RequestObserver, Shared};
 pub use site::Site;
 pub use tls::{TlsError, TlsSetup};

@@ -59,7 +59,13 @@ impl Response {
         Response::new(status, TEXT, format!("{message}\n"))
     }
 
-    fn header(mut self, name: &'static str, value: impl Into<String>) -> Response {
+    /// A JSON answer.
+    pub fn json(status: StatusCode, body: String) -> Response {
+        Response::new(status, "application/json; charset=utf-8", body)
+    }
+
+    /// Adds a header.
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Response {
         self.headers.push((name, value.into()));
         self
     }
@@ -126,7 +132,7 @@ pub fn respond(site: &Site, req: &Request<'_>) -> Response {
     let allowed = get || (req.method == Method::POST && endpoint == Endpoint::AutodiscoverXml);
     if !allowed {
         return Response::text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
-            .header("allow", endpoint.allow());
+            .with_header("allow", endpoint.allow());
     }
     let result = match endpoint {
         Endpoint::Health => Ok(Response::text(StatusCode::OK, "ok")),
@@ -190,7 +196,7 @@ fn autoconfig_answer(site: &Site, req: &Request<'_>) -> Answer {
         autoconfig::CONTENT_TYPE,
         d.autoconfig.clone(),
     )
-    .header("access-control-allow-origin", "*")
+    .with_header("access-control-allow-origin", "*")
     .for_domain(d))
 }
 
@@ -202,7 +208,7 @@ fn autodiscover_answer(site: &Site, req: &Request<'_>) -> Answer {
         let location = site.https_url(&host, "/autodiscover/autodiscover.xml");
         return Ok(
             Response::text(StatusCode::FOUND, &format!("see {location}"))
-                .header("location", location)
+                .with_header("location", location)
                 .for_domain(d),
         );
     }
@@ -315,7 +321,7 @@ fn mobileconfig_answer(site: &Site, req: &Request<'_>) -> Answer {
     let body = mobileconfig::write(&d.settings, address.as_ref());
     Ok(
         Response::new(StatusCode::OK, mobileconfig::CONTENT_TYPE, body)
-            .header(
+            .with_header(
                 "content-disposition",
                 format!(
                     "attachment; filename=\"{}\"",

@@ -46,21 +46,50 @@ pub struct BindError {
     source: std::io::Error,
 }
 
-/// What the listeners serve; both halves are swapped atomically on reload.
-#[derive(Debug)]
+/// Sees every request: may answer routes of its own first (lab mode's `/_lab/…`), and is told
+/// about every other request with its answer. `serve` has none.
+pub trait RequestObserver: Send + Sync {
+    /// An answer for a route the observer adds, or `None` to route normally.
+    fn intercept(&self, request: &routes::Request<'_>) -> Option<Response>;
+    /// Called once per normally routed request.
+    fn observe(&self, peer: SocketAddr, request: &routes::Request<'_>, response: &Response);
+}
+
+/// What the listeners serve; site and TLS are swapped atomically on reload.
 pub struct Shared {
     /// The routing core.
     pub site: ArcSwap<Site>,
     /// The HTTPS configuration (`None`: HTTPS listeners refuse handshakes).
     pub tls: ArcSwapOption<ServerConfig>,
+    /// The observer, if any.
+    pub observer: Option<Arc<dyn RequestObserver>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("site", &self.site)
+            .field("observed", &self.observer.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Shared {
     /// Wraps a site and TLS configuration.
     pub fn new(site: Site, tls: Option<Arc<ServerConfig>>) -> Arc<Shared> {
+        Shared::observed(site, tls, None)
+    }
+
+    /// Wraps a site and TLS configuration, with an observer.
+    pub fn observed(
+        site: Site,
+        tls: Option<Arc<ServerConfig>>,
+        observer: Option<Arc<dyn RequestObserver>>,
+    ) -> Arc<Shared> {
         Arc::new(Shared {
             site: ArcSwap::from_pointee(site),
             tls: ArcSwapOption::new(tls),
+            observer,
         })
     }
 }
@@ -228,22 +257,31 @@ async fn handle(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let response = match read_body(body, declared).await {
-        Err(refusal) => refusal,
-        Ok(body) => {
-            let site = shared.site.load();
-            routes::respond(
-                &site,
-                &routes::Request {
-                    method: &parts.method,
-                    secure,
-                    host: host.as_deref(),
-                    path: parts.uri.path(),
-                    query: parts.uri.query(),
-                    content_type,
-                    body: &body,
-                },
-            )
+    let (body, refusal) = match read_body(body, declared).await {
+        Ok(body) => (body, None),
+        Err(refusal) => (Bytes::new(), Some(refusal)),
+    };
+    let request = routes::Request {
+        method: &parts.method,
+        secure,
+        host: host.as_deref(),
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        content_type,
+        body: &body,
+    };
+    let intercepted = match (&refusal, &shared.observer) {
+        (None, Some(o)) => o.intercept(&request),
+        _ => None,
+    };
+    let response = match (intercepted, refusal) {
+        (Some(r), _) => r,
+        (None, refusal) => {
+            let r = refusal.unwrap_or_else(|| routes::respond(&shared.site.load(), &request));
+            if let Some(o) = &shared.observer {
+                o.observe(peer, &request, &r);
+            }
+            r
         }
     };
     tracing::info!(

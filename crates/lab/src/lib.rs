@@ -1,0 +1,422 @@
+//! A disposable mail-domain world for testing mail clients: authoritative DNS (UDP and TCP), HTTP
+//! and HTTPS with a private CA, every autoconfig format, on ephemeral loopback ports, with every
+//! request captured.
+//!
+//! ```
+//! let lab = mailbeacon_lab::Lab::builder().domain("example.net").start().unwrap();
+//! // Point a client at lab.info().dns / .https, trust lab.info().ca_pem …
+//! assert!(lab.info().domains.iter().any(|d| d == "example.net"));
+//! assert!(lab.info().ca_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+//! // … then assert on what it asked:
+//! assert!(lab.requests().is_empty());
+//! drop(lab); // stops every listener and removes the temporary CA
+//! ```
+
+pub mod capture;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use mailbeacon_dns::{DnsServer, Responder};
+use mailbeacon_http::{HttpServer, Shared, Site};
+use mailbeacon_model::{Model, SerialBook, TlsMode, ZoneSet, name};
+use serde::Serialize;
+
+pub use capture::{Capture, Captured, Exchange};
+
+/// Why a lab could not start or reload.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    /// The configuration is invalid (the message names file, line and key).
+    #[error("{0}")]
+    Config(String),
+    /// A file or directory could not be read or created.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A listener could not be bound.
+    #[error("{0}")]
+    Bind(String),
+    /// HTTPS could not be set up.
+    #[error("tls: {0}")]
+    Tls(#[from] mailbeacon_http::TlsError),
+}
+
+/// Where the configuration comes from.
+#[derive(Debug, Clone)]
+enum Source {
+    Default,
+    File(PathBuf),
+    Text(String),
+}
+
+/// Sets up a [`Lab`].
+#[derive(Debug, Clone)]
+pub struct LabBuilder {
+    source: Source,
+    domains: Vec<String>,
+    state_dir: Option<PathBuf>,
+    dns: Vec<SocketAddr>,
+    http: Vec<SocketAddr>,
+    https: Vec<SocketAddr>,
+}
+
+/// What a running lab offers, as written to the ready file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LabInfo {
+    /// DNS listeners (UDP and TCP on each).
+    pub dns: Vec<SocketAddr>,
+    /// HTTP listeners.
+    pub http: Vec<SocketAddr>,
+    /// HTTPS listeners.
+    pub https: Vec<SocketAddr>,
+    /// The CA certificate's path.
+    pub ca: PathBuf,
+    /// The CA certificate (PEM).
+    pub ca_pem: String,
+    /// The served mail domains (primaries and aliases).
+    pub domains: Vec<String>,
+    /// Every host name with a certificate (what clients connect to).
+    pub names: Vec<String>,
+}
+
+/// A running lab; dropping it stops everything and removes temporaries.
+pub struct Lab {
+    info: LabInfo,
+    capture: Arc<Capture>,
+    dns: Arc<ArcSwap<Responder>>,
+    http: Arc<Shared>,
+    source: Source,
+    domains: Vec<String>,
+    state_dir: PathBuf,
+    https_port: Option<u16>,
+    // Dropped in this order: the runtime (and with it every listener) first, then the temp dir.
+    runtime: Option<tokio::runtime::Runtime>,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl std::fmt::Debug for Lab {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lab")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Lab {
+    /// A builder serving the built-in default configuration (`example.test`).
+    pub fn builder() -> LabBuilder {
+        LabBuilder {
+            source: Source::Default,
+            domains: Vec::new(),
+            state_dir: None,
+            dns: Vec::new(),
+            http: Vec::new(),
+            https: Vec::new(),
+        }
+    }
+
+    /// The listeners, CA and names.
+    pub fn info(&self) -> &LabInfo {
+        &self.info
+    }
+
+    /// The first DNS listener.
+    pub fn dns_addr(&self) -> SocketAddr {
+        self.info.dns[0]
+    }
+
+    /// The first HTTP listener.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.info.http[0]
+    }
+
+    /// The first HTTPS listener.
+    pub fn https_addr(&self) -> SocketAddr {
+        self.info.https[0]
+    }
+
+    /// Every DNS query and HTTP request answered so far, oldest first.
+    pub fn requests(&self) -> Vec<Captured> {
+        self.capture.entries()
+    }
+
+    /// Forgets the captured requests.
+    pub fn clear_requests(&self) {
+        self.capture.clear();
+    }
+
+    /// Reads the configuration file again (or the built-in default) and swaps it in; on error the
+    /// running configuration stays.
+    pub fn reload(&self) -> Result<(), LabError> {
+        let text = read_source(&self.source)?.0;
+        self.swap(&text)
+    }
+
+    /// Replaces the configuration with `text` (the builder's extra domains are added again).
+    pub fn reload_with(&self, text: &str) -> Result<(), LabError> {
+        self.swap(text)
+    }
+
+    fn swap(&self, text: &str) -> Result<(), LabError> {
+        let model = lab_model(
+            text,
+            &source_path(&self.source),
+            &self.domains,
+            &self.state_dir,
+        )?;
+        let generation = Generation::build(&model, self.https_port)?;
+        self.dns.store(Arc::new(generation.responder));
+        self.http.site.store(Arc::new(generation.site));
+        self.http.tls.store(Some(generation.tls));
+        Ok(())
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            // Drops every task: listeners close, UDP workers see their stop flag.
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl LabBuilder {
+    /// Serves this configuration file instead of the built-in default.
+    pub fn config_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.source = Source::File(path.into());
+        self
+    }
+
+    /// Serves this configuration text instead of the built-in default.
+    pub fn config_text(mut self, text: impl Into<String>) -> Self {
+        self.source = Source::Text(text.into());
+        self
+    }
+
+    /// Adds a mail domain served by the configuration's service (MX `mail.<domain>`).
+    pub fn domain(mut self, name: impl Into<String>) -> Self {
+        self.domains.push(name.into());
+        self
+    }
+
+    /// Keeps the CA (and serials) in `dir`, so it is reused by the next lab; by default a
+    /// temporary directory is used and removed on drop.
+    pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state_dir = Some(dir.into());
+        self
+    }
+
+    /// DNS listen addresses (default: the configuration's if it names them, else 127.0.0.1:0).
+    pub fn dns(mut self, addrs: Vec<SocketAddr>) -> Self {
+        self.dns = addrs;
+        self
+    }
+
+    /// HTTP listen addresses (same defaulting as [`LabBuilder::dns`]).
+    pub fn http(mut self, addrs: Vec<SocketAddr>) -> Self {
+        self.http = addrs;
+        self
+    }
+
+    /// HTTPS listen addresses (same defaulting as [`LabBuilder::dns`]).
+    pub fn https(mut self, addrs: Vec<SocketAddr>) -> Self {
+        self.https = addrs;
+        self
+    }
+
+    /// Binds every listener, generates the CA if needed, and starts serving.
+    pub fn start(self) -> Result<Lab, LabError> {
+        let (text, pinned) = read_source(&self.source)?;
+        let (temp, state_dir) = match &self.state_dir {
+            Some(dir) => (None, dir.clone()),
+            None => {
+                let t = tempfile::Builder::new()
+                    .prefix("mailbeacon-lab-")
+                    .tempdir()
+                    .map_err(|source| LabError::Io {
+                        path: std::env::temp_dir(),
+                        source,
+                    })?;
+                let path = t.path().to_owned();
+                (Some(t), path)
+            }
+        };
+        let model = lab_model(&text, &source_path(&self.source), &self.domains, &state_dir)?;
+        let ephemeral = vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)];
+        let choose = |given: &[SocketAddr], configured: &[SocketAddr], key: &str| {
+            if !given.is_empty() {
+                given.to_vec()
+            } else if pinned.iter().any(|k| k == key) {
+                configured.to_vec()
+            } else {
+                ephemeral.clone()
+            }
+        };
+        let dns_addrs = choose(&self.dns, &model.server.dns, "dns");
+        let http_addrs = choose(&self.http, &model.server.http, "http");
+        let https_addrs = choose(&self.https, &model.server.https, "https");
+
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("mailbeacon-lab")
+            .enable_all()
+            .build()
+            .map_err(|source| LabError::Io {
+                path: PathBuf::from("<runtime>"),
+                source,
+            })?;
+        let (dns_server, http_server) = runtime.block_on(async {
+            let dns = DnsServer::bind(&dns_addrs)
+                .await
+                .map_err(|e| LabError::Bind(e.to_string()))?;
+            let http = HttpServer::bind(&http_addrs, &https_addrs)
+                .await
+                .map_err(|e| LabError::Bind(e.to_string()))?;
+            Ok::<_, LabError>((dns, http))
+        })?;
+        let https = http_server.https_addrs();
+        let https_port = https.first().map(SocketAddr::port);
+        let generation = Generation::build(&model, https_port)?;
+        let info = LabInfo {
+            dns: dns_server.local_addrs(),
+            http: http_server.http_addrs(),
+            https,
+            ca: generation.ca_path.clone(),
+            ca_pem: generation.ca_pem.clone(),
+            domains: model
+                .domains
+                .iter()
+                .map(|d| name::display(&d.name))
+                .collect(),
+            names: served_names(&model),
+        };
+        let capture = Arc::new(Capture::default());
+        let dns = Arc::new(ArcSwap::from_pointee(generation.responder));
+        let http = Shared::observed(
+            generation.site,
+            Some(generation.tls),
+            Some(capture.clone() as Arc<dyn mailbeacon_http::RequestObserver>),
+        );
+        runtime.spawn(dns_server.run(
+            dns.clone(),
+            Some(capture.clone() as Arc<dyn mailbeacon_dns::QueryObserver>),
+        ));
+        runtime.spawn(http_server.run(http.clone()));
+        Ok(Lab {
+            info,
+            capture,
+            dns,
+            http,
+            source: self.source,
+            domains: self.domains,
+            state_dir,
+            https_port,
+            runtime: Some(runtime),
+            _temp: temp,
+        })
+    }
+}
+
+/// One configuration's answers, built completely before anything is swapped in.
+struct Generation {
+    responder: Responder,
+    site: Site,
+    tls: Arc<rustls::ServerConfig>,
+    ca_path: PathBuf,
+    ca_pem: String,
+}
+
+impl Generation {
+    fn build(model: &Model, https_port: Option<u16>) -> Result<Generation, LabError> {
+        let setup = mailbeacon_http::tls::setup(model)?
+            .ok_or_else(|| LabError::Config("lab mode needs TLS (it is forced to `lab`)".into()))?;
+        let mut zones = ZoneSet::derive(model);
+        zones.assign_serials(&mut SerialBook::default(), unix_now());
+        Ok(Generation {
+            responder: Responder::new(&zones),
+            site: Site::new(model, https_port),
+            ca_path: setup.ca_path.clone().unwrap_or_default(),
+            ca_pem: setup.ca_pem.clone().unwrap_or_default(),
+            tls: setup.config,
+        })
+    }
+}
+
+fn unix_now() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
+}
+
+/// The configuration text, and which `[server]` listener keys it sets explicitly.
+fn read_source(source: &Source) -> Result<(String, Vec<String>), LabError> {
+    let text = match source {
+        // The built-in default names its listeners only as documentation: a lab uses free ports.
+        Source::Default => return Ok((mailbeacon_model::DEFAULT_CONFIG.to_owned(), Vec::new())),
+        Source::Text(t) => t.clone(),
+        Source::File(p) => std::fs::read_to_string(p).map_err(|source| LabError::Io {
+            path: p.clone(),
+            source,
+        })?,
+    };
+    let pinned = text
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|t| t.get("server").and_then(|s| s.as_table()).cloned())
+        .map(|server| {
+            ["dns", "http", "https"]
+                .into_iter()
+                .filter(|k| server.contains_key(*k))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok((text, pinned))
+}
+
+fn source_path(source: &Source) -> PathBuf {
+    match source {
+        Source::Default => PathBuf::from("<built-in default>"),
+        Source::Text(_) => PathBuf::from("<lab configuration>"),
+        Source::File(p) => p.clone(),
+    }
+}
+
+/// Loads `text` with `domains` appended, state in `state_dir` and TLS in lab mode.
+fn lab_model(
+    text: &str,
+    path: &Path,
+    domains: &[String],
+    state_dir: &Path,
+) -> Result<Model, LabError> {
+    let mut full = text.to_owned();
+    for d in domains {
+        // Names are quoted as TOML strings; validation judges them like any other.
+        full.push_str(&format!(
+            "\n[[domain]]\nname = {}\nmx = [\"10 mail.{{domain}}\"]\n",
+            toml::Value::String(d.clone())
+        ));
+    }
+    let mut model =
+        mailbeacon_model::load_str(&full, path).map_err(|e| LabError::Config(e.to_string()))?;
+    model.server.state_dir = state_dir.to_owned();
+    model.tls.mode = TlsMode::Lab;
+    Ok(model)
+}
+
+fn served_names(model: &Model) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    mailbeacon_http::lab::served_names(model)
+        .into_iter()
+        .flatten()
+        .filter(|n| seen.insert(n.clone()))
+        .collect()
+}

@@ -1,0 +1,102 @@
+//! `mailbeacon lab`: a disposable mail-domain world on free loopback ports, for testing clients.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use mailbeacon_lab::{Lab, LabError};
+use tokio::signal::unix::{SignalKind, signal};
+
+/// Options from the command line.
+#[derive(Debug, Default)]
+pub struct LabOptions {
+    /// Extra domains.
+    pub domains: Vec<String>,
+    /// Persistent state (CA) directory.
+    pub state: Option<PathBuf>,
+    /// Listener overrides.
+    pub dns: Vec<SocketAddr>,
+    /// Listener overrides.
+    pub http: Vec<SocketAddr>,
+    /// Listener overrides.
+    pub https: Vec<SocketAddr>,
+    /// Ready file.
+    pub ready_file: Option<PathBuf>,
+}
+
+/// Runs until SIGINT/SIGTERM; SIGHUP reloads the configuration file.
+pub fn lab(config: Option<&Path>, options: LabOptions) -> ExitCode {
+    let mut builder = Lab::builder()
+        .dns(options.dns)
+        .http(options.http)
+        .https(options.https);
+    if let Some(c) = config {
+        builder = builder.config_file(c);
+    }
+    for d in options.domains {
+        builder = builder.domain(d);
+    }
+    if let Some(s) = options.state {
+        builder = builder.state_dir(s);
+    }
+    let lab = match builder.start() {
+        Ok(l) => l,
+        Err(e @ LabError::Config(_)) => {
+            eprintln!("{e}");
+            return ExitCode::from(crate::EXIT_INVALID);
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let json = match serde_json::to_string(lab.info()) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if let Some(file) = &options.ready_file
+        && let Err(e) = crate::serve::write_atomically(file, &format!("{json}\n"))
+    {
+        eprintln!("error: cannot write ready file {}: {e}", file.display());
+        return ExitCode::from(1);
+    }
+    println!("{json}");
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(async {
+        let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::hangup()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            eprintln!("error: cannot install signal handlers");
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = hup.recv() => match lab.reload() {
+                    Ok(()) => tracing::info!("lab reloaded"),
+                    Err(e) => tracing::error!("reload failed, still serving the previous configuration:\n{e}"),
+                },
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+            }
+        }
+    });
+    drop(lab);
+    if let Some(file) = &options.ready_file {
+        let _ = std::fs::remove_file(file);
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,256 @@
+//! Lab mode: the in-process API used exactly as a downstream test suite would, and the
+//! `mailbeacon lab` command with its ready file and request capture.
+
+mod common;
+use common::*;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mailbeacon_lab::{Exchange, Lab};
+
+fn kdig_at(addr: std::net::SocketAddr, args: &[&str]) -> String {
+    let out = Command::new("kdig")
+        .arg(format!("@{}", addr.ip()))
+        .args([
+            "-p",
+            &addr.port().to_string(),
+            "+timeout=2",
+            "+retry=0",
+            "+short",
+        ])
+        .args(args)
+        .output()
+        .expect("kdig runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn https_get(
+    lab_https: std::net::SocketAddr,
+    ca: &std::path::Path,
+    host: &str,
+    path: &str,
+) -> Fetched {
+    curl(&[
+        "--resolve".into(),
+        format!("{host}:{}:127.0.0.1", lab_https.port()),
+        "--cacert".into(),
+        ca.display().to_string(),
+        format!("https://{host}:{}{path}", lab_https.port()),
+    ])
+}
+
+#[test]
+fn in_process_lab_serves_captures_reloads_and_stops() {
+    let lab = Lab::builder().domain("shop.test").start().unwrap();
+    let info = lab.info().clone();
+    assert!(info.domains.contains(&"shop.test".to_owned()));
+    assert!(info.names.contains(&"autoconfig.shop.test".to_owned()));
+    // A client that trusts only the PEM it was handed.
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &info.ca_pem).unwrap();
+
+    assert_eq!(
+        kdig_at(lab.dns_addr(), &["_imaps._tcp.shop.test", "SRV"]),
+        "0 1 993 mail.shop.test.\n"
+    );
+    let r = https_get(
+        lab.https_addr(),
+        &ca,
+        "autoconfig.shop.test",
+        "/mail/config-v1.1.xml?emailaddress=eve%40shop.test",
+    );
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("<domain>shop.test</domain>"));
+
+    let seen = lab.requests();
+    assert_eq!(seen.len(), 2, "{seen:#?}");
+    match &seen[0].exchange {
+        Exchange::Dns {
+            transport,
+            name,
+            qtype,
+            rcode,
+        } => {
+            assert_eq!(
+                (*transport, name.as_str(), qtype.as_str(), rcode.as_str()),
+                ("udp", "_imaps._tcp.shop.test", "SRV", "NOERROR")
+            );
+        }
+        other => panic!("expected the SRV query first: {other:?}"),
+    }
+    match &seen[1].exchange {
+        Exchange::Http {
+            scheme,
+            path,
+            query,
+            status,
+            domain,
+            ..
+        } => {
+            assert_eq!(*scheme, "https");
+            assert_eq!(path, "/mail/config-v1.1.xml");
+            assert_eq!(query.as_deref(), Some("emailaddress=eve%40shop.test"));
+            assert_eq!(*status, 200);
+            assert_eq!(domain.as_deref(), Some("shop.test"));
+        }
+        other => panic!("expected the HTTPS fetch second: {other:?}"),
+    }
+    // The same list over HTTP, and DELETE clears it.
+    let r = curl(&[format!("http://{}/_lab/requests", lab.http_addr())]);
+    let listed: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(listed[0]["protocol"], "dns");
+    assert_eq!(listed[1]["protocol"], "http");
+    curl(&[
+        "-X".into(),
+        "DELETE".into(),
+        format!("http://{}/_lab/requests", lab.http_addr()),
+    ]);
+    assert!(lab.requests().is_empty());
+
+    // NXDOMAIN and REFUSED are captured with their codes.
+    kdig_at(lab.dns_addr(), &["nothing.shop.test", "A"]);
+    kdig_at(lab.dns_addr(), &["example.org", "A"]);
+    let codes: Vec<String> = lab
+        .requests()
+        .iter()
+        .filter_map(|c| match &c.exchange {
+            Exchange::Dns { rcode, .. } => Some(rcode.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(codes, ["NXDOMAIN", "REFUSED"]);
+
+    // Reload with another configuration: a new domain, with its certificate.
+    let text = format!(
+        "{}\n[[domain]]\nname = \"later.test\"\nmx = [\"10 mail.{{domain}}\"]\n",
+        mailbeacon_model::DEFAULT_CONFIG
+    );
+    lab.reload_with(&text).unwrap();
+    let r = https_get(
+        lab.https_addr(),
+        &ca,
+        "autoconfig.later.test",
+        "/mail/config-v1.1.xml",
+    );
+    assert_eq!(r.status, 200);
+    assert!(lab.reload_with("[[domain]]\nname = 5\n").is_err());
+    assert_eq!(
+        kdig_at(lab.dns_addr(), &["_imaps._tcp.later.test", "SRV"]),
+        "0 1 993 mail.later.test.\n"
+    );
+
+    // Dropping the handle closes the listeners and removes the temporary CA.
+    let (http, ca_dir) = (lab.http_addr(), info.ca.parent().unwrap().to_owned());
+    drop(lab);
+    assert!(
+        std::net::TcpStream::connect(http).is_err(),
+        "listener closed"
+    );
+    assert!(!ca_dir.exists(), "temporary state removed");
+}
+
+#[test]
+fn a_persistent_state_dir_keeps_the_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Lab::builder()
+        .state_dir(dir.path())
+        .start()
+        .unwrap()
+        .info()
+        .ca_pem
+        .clone();
+    let second = Lab::builder()
+        .state_dir(dir.path())
+        .start()
+        .unwrap()
+        .info()
+        .ca_pem
+        .clone();
+    assert_eq!(first, second);
+}
+
+#[test]
+fn bad_domains_are_configuration_errors() {
+    let err = Lab::builder().domain("not a domain").start().unwrap_err();
+    assert!(err.to_string().contains("domain["), "{err}");
+}
+
+#[test]
+fn lab_command_writes_ready_file_captures_and_cleans_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("lab.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailbeacon"))
+        .args(["lab", "--domain", "cli.test", "--ready-file"])
+        .arg(&ready)
+        .env("MAILBEACON_LOG", "warn")
+        .env_remove("MAILBEACON_CONFIG")
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ready.exists() {
+        assert!(Instant::now() < deadline, "lab did not become ready");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&ready).unwrap()).unwrap();
+    for key in ["dns", "http", "https"] {
+        assert!(
+            info[key][0].as_str().unwrap().starts_with("127.0.0.1:"),
+            "{info}"
+        );
+    }
+    assert!(
+        info["ca_pem"]
+            .as_str()
+            .unwrap()
+            .contains("BEGIN CERTIFICATE")
+    );
+    assert!(
+        info["domains"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d == "cli.test")
+    );
+    let ca = std::path::PathBuf::from(info["ca"].as_str().unwrap());
+    assert!(ca.exists());
+    let https: std::net::SocketAddr = info["https"][0].as_str().unwrap().parse().unwrap();
+    let r = https_get(
+        https,
+        &ca,
+        "autodiscover.cli.test",
+        "/autodiscover/autodiscover.xml",
+    );
+    assert_eq!(r.status, 200);
+    let r = https_get(https, &ca, "cli.test", "/_lab/requests");
+    let listed: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(listed[0]["host"], "autodiscover.cli.test");
+    assert_eq!(listed[0]["status"], 200);
+
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    // It printed the same description it wrote.
+    let mut printed = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut printed).unwrap();
+    let printed: serde_json::Value = serde_json::from_str(printed.trim()).unwrap();
+    assert_eq!(printed, info);
+    assert!(!ready.exists(), "ready file removed");
+    assert!(!ca.exists(), "temporary CA removed");
+}
+
+#[test]
+fn serve_has_no_lab_routes() {
+    let s = Served::start(mailbeacon_model::DEFAULT_CONFIG);
+    let r = s.http("example.test", "/_lab/requests", &[]);
+    assert_eq!(r.status, 404);
+}
