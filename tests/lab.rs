@@ -254,3 +254,43 @@ fn serve_has_no_lab_routes() {
     let r = s.http("example.test", "/_lab/requests", &[]);
     assert_eq!(r.status, 404);
 }
+
+/// Whether this process may create network and mount namespaces (root with CAP_SYS_ADMIN).
+fn can_unshare() -> bool {
+    Command::new("unshare")
+        .args(["--net", "--mount", "true"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn unmodified_clients_find_everything_by_name_in_a_network_namespace() {
+    if !can_unshare() {
+        eprintln!("skipped: cannot create namespaces here (needs root)");
+        return;
+    }
+    let script = r#"
+set -e
+curl -sS https://autoconfig.ns.test/mail/config-v1.1.xml | grep -q '<domain>ns.test</domain>'
+curl -sS -o /dev/null -w '%{http_code}\n' http://autodiscover.ns.test/autodiscover/autodiscover.xml
+kdig +short _imaps._tcp.ns.test SRV
+python3 -c 'import dns.resolver; print(dns.resolver.resolve("ns.test", "MX")[0].to_text())'
+curl -sS https://mta-sts.ns.test/.well-known/mta-sts.txt | head -1
+"#;
+    let out = Command::new(root().join("scripts/lab-netns.sh"))
+        .args(["--domain", "ns.test", "--", "sh", "-c", script])
+        .env("MAILBEACON_BIN", env!("CARGO_BIN_EXE_mailbeacon"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        text,
+        "302\n0 1 993 mail.ns.test.\n10 mail.ns.test.\nversion: STSv1\r\n"
+    );
+}
