@@ -55,9 +55,18 @@ const MAX_KEY: usize = 255 + 2;
 impl Prepared {
     /// Runs the general path for every (name, type) of `authority`.
     pub fn build(authority: &Authority) -> Prepared {
+        Prepared::build_unless(authority, &|| false).unwrap_or_default()
+    }
+
+    /// As [`Prepared::build`], but gives up (`None`) as soon as `cancelled` says so, checked
+    /// before each name: the answers may no longer be wanted.
+    pub fn build_unless(authority: &Authority, cancelled: &dyn Fn() -> bool) -> Option<Prepared> {
         let mut map = HashMap::new();
         let peer = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
         for (name, present) in authority.names() {
+            if cancelled() {
+                return None;
+            }
             let mut types: Vec<RecordType> = COMMON_TYPES.to_vec();
             types.extend(present.into_iter().filter(|t| !COMMON_TYPES.contains(t)));
             for qtype in types {
@@ -91,7 +100,7 @@ impl Prepared {
                 );
             }
         }
-        Prepared { map }
+        Some(Prepared { map })
     }
 
     /// Number of precomputed (name, type) pairs.

@@ -17,6 +17,7 @@ pub mod capture;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwap;
 use mailbeacon_dns::{DnsServer, Responder};
@@ -96,6 +97,8 @@ pub struct Lab {
     domains: Vec<String>,
     state_dir: PathBuf,
     https_port: Option<u16>,
+    /// Set on drop, so background work stops early.
+    stopped: Arc<AtomicBool>,
     // Dropped in this order: the runtime (and with it every listener) first, then the temp dir.
     runtime: Option<tokio::runtime::Runtime>,
     _temp: Option<tempfile::TempDir>,
@@ -175,12 +178,16 @@ impl Lab {
         self.dns.store(Arc::new(generation.responder));
         self.http.site.store(Arc::new(generation.site));
         self.http.tls.store(Some(generation.tls));
+        if let Some(rt) = &self.runtime {
+            prepare_in_background(rt, &self.dns, &self.stopped);
+        }
         Ok(())
     }
 }
 
 impl Drop for Lab {
     fn drop(&mut self) {
+        self.stopped.store(true, Ordering::Relaxed);
         if let Some(rt) = self.runtime.take() {
             // Drops every task: listeners close, UDP workers see their stop flag.
             rt.shutdown_background();
@@ -310,7 +317,10 @@ impl LabBuilder {
             Some(capture.clone() as Arc<dyn mailbeacon_dns::QueryObserver>),
         ));
         runtime.spawn(http_server.run(http.clone()));
+        let stopped = Arc::new(AtomicBool::new(false));
+        prepare_in_background(&runtime, &dns, &stopped);
         Ok(Lab {
+            stopped,
             info,
             capture,
             dns,
@@ -341,13 +351,33 @@ impl Generation {
         let mut zones = ZoneSet::derive(model);
         zones.assign_serials(&mut SerialBook::default(), unix_now());
         Ok(Generation {
-            responder: Responder::new(&zones),
+            // Precomputed answers come later (see `prepare_in_background`): start in milliseconds.
+            responder: Responder::general_only(&zones),
             site: Site::new(model, https_port),
             ca_path: setup.ca_path.clone().unwrap_or_default(),
             ca_pem: setup.ca_pem.clone().unwrap_or_default(),
             tls: setup.config,
         })
     }
+}
+
+/// Precomputes the DNS fast path off the serving threads and swaps it in, unless a reload has
+/// replaced the responder meanwhile (its own background build then wins).
+fn prepare_in_background(
+    runtime: &tokio::runtime::Runtime,
+    dns: &Arc<ArcSwap<Responder>>,
+    stopped: &Arc<AtomicBool>,
+) {
+    let dns = dns.clone();
+    let stopped = stopped.clone();
+    runtime.spawn_blocking(move || {
+        let current = dns.load_full();
+        // A stopped lab or a newer configuration makes this work pointless: give up early.
+        let cancelled = || stopped.load(Ordering::Relaxed) || !Arc::ptr_eq(&dns.load(), &current);
+        if let Some(full) = current.with_prepared_unless(&cancelled) {
+            dns.compare_and_swap(&current, Arc::new(full));
+        }
+    });
 }
 
 fn unix_now() -> u32 {
