@@ -1,31 +1,20 @@
 //! `mailbeacon lab`: a disposable mail-domain world on free loopback ports, for testing clients.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use mailbeacon_lab::{Lab, LabError};
 use tokio::signal::unix::{SignalKind, signal};
 
-/// Options from the command line.
-#[derive(Debug, Default)]
-pub struct LabOptions {
-    /// Extra domains.
-    pub domains: Vec<String>,
-    /// Persistent state (CA) directory.
-    pub state: Option<PathBuf>,
-    /// Listener overrides.
-    pub dns: Vec<SocketAddr>,
-    /// Listener overrides.
-    pub http: Vec<SocketAddr>,
-    /// Listener overrides.
-    pub https: Vec<SocketAddr>,
-    /// Ready file.
-    pub ready_file: Option<PathBuf>,
-}
+use crate::Listeners;
 
 /// Runs until SIGINT/SIGTERM; SIGHUP reloads the configuration file.
-pub fn lab(config: Option<&Path>, options: LabOptions) -> ExitCode {
+pub fn lab(
+    config: Option<&Path>,
+    domains: Vec<String>,
+    state: Option<PathBuf>,
+    options: Listeners,
+) -> ExitCode {
     let mut builder = Lab::builder()
         .dns(options.dns)
         .http(options.http)
@@ -33,10 +22,10 @@ pub fn lab(config: Option<&Path>, options: LabOptions) -> ExitCode {
     if let Some(c) = config {
         builder = builder.config_file(c);
     }
-    for d in options.domains {
+    for d in domains {
         builder = builder.domain(d);
     }
-    if let Some(s) = options.state {
+    if let Some(s) = state {
         builder = builder.state_dir(s);
     }
     let lab = match builder.start() {

@@ -20,25 +20,33 @@ struct Cli {
     command: Command,
 }
 
+/// Listener overrides and the ready file, shared by `serve` and `lab`.
+#[derive(Debug, Default, clap::Args)]
+pub struct Listeners {
+    /// DNS listen address (UDP and TCP on one port; port 0 picks one), replacing the configuration's.
+    #[arg(long, value_name = "ADDR")]
+    pub dns: Vec<std::net::SocketAddr>,
+    /// HTTP listen address, replacing the configuration's (port 0 picks one).
+    #[arg(long, value_name = "ADDR")]
+    pub http: Vec<std::net::SocketAddr>,
+    /// HTTPS listen address, replacing the configuration's (port 0 picks one).
+    #[arg(long, value_name = "ADDR")]
+    pub https: Vec<std::net::SocketAddr>,
+    /// Write the bound listeners as JSON here (atomically) once all are bound.
+    #[arg(long, value_name = "PATH")]
+    pub ready_file: Option<PathBuf>,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve DNS and HTTP(S) for every domain of the configuration (reload: SIGHUP; stop: SIGINT/SIGTERM).
     Serve {
-        /// DNS listen address (UDP and TCP; port 0 picks one), replacing the configuration's.
-        #[arg(long, value_name = "ADDR")]
-        dns: Vec<std::net::SocketAddr>,
-        /// HTTP listen address, replacing the configuration's (port 0 picks one).
-        #[arg(long, value_name = "ADDR")]
-        http: Vec<std::net::SocketAddr>,
-        /// HTTPS listen address, replacing the configuration's (port 0 picks one).
-        #[arg(long, value_name = "ADDR")]
-        https: Vec<std::net::SocketAddr>,
-        /// Write the bound listeners as JSON here once all are bound.
-        #[arg(long, value_name = "PATH")]
-        ready_file: Option<PathBuf>,
+        #[command(flatten)]
+        listeners: Listeners,
     },
-    /// Start a disposable lab: DNS, HTTP and HTTPS (lab CA) on free loopback ports, requests
-    /// captured at /_lab/requests; prints the listeners as JSON (reload: SIGHUP; stop: SIGINT/SIGTERM).
+    /// Start a disposable lab: DNS, HTTP and HTTPS (lab CA) on free loopback ports unless the
+    /// configuration or flags name them, requests captured at /_lab/requests; prints the listeners
+    /// as JSON (reload: SIGHUP; stop: SIGINT/SIGTERM).
     Lab {
         /// Add a mail domain served by the configuration's service (repeatable).
         #[arg(long, value_name = "NAME")]
@@ -46,18 +54,8 @@ enum Command {
         /// Keep the CA here and reuse it (default: a temporary directory, removed at exit).
         #[arg(long, value_name = "DIR")]
         state: Option<PathBuf>,
-        /// DNS listen address (default 127.0.0.1:0 unless the configuration names one).
-        #[arg(long, value_name = "ADDR")]
-        dns: Vec<std::net::SocketAddr>,
-        /// HTTP listen address (same default).
-        #[arg(long, value_name = "ADDR")]
-        http: Vec<std::net::SocketAddr>,
-        /// HTTPS listen address (same default).
-        #[arg(long, value_name = "ADDR")]
-        https: Vec<std::net::SocketAddr>,
-        /// Write the JSON description here once everything is bound.
-        #[arg(long, value_name = "PATH")]
-        ready_file: Option<PathBuf>,
+        #[command(flatten)]
+        listeners: Listeners,
     },
     /// Validate the configuration: one summary line per domain, or every error with its line.
     Check,
@@ -84,38 +82,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     match cli.command {
-        Command::Serve {
-            dns,
-            http,
-            https,
-            ready_file,
-        } => serve::serve(
-            cli.config.as_deref(),
-            serve::ServeOptions {
-                dns,
-                http,
-                https,
-                ready_file,
-            },
-        ),
+        Command::Serve { listeners } => serve::serve(cli.config.as_deref(), listeners),
         Command::Lab {
             domain,
             state,
-            dns,
-            http,
-            https,
-            ready_file,
-        } => lab::lab(
-            cli.config.as_deref(),
-            lab::LabOptions {
-                domains: domain,
-                state,
-                dns,
-                http,
-                https,
-                ready_file,
-            },
-        ),
+            listeners,
+        } => lab::lab(cli.config.as_deref(), domain, state, listeners),
         Command::Check => check(cli.config.as_deref()),
         Command::Records { domain } => records(cli.config.as_deref(), domain.as_deref()),
         Command::Import {

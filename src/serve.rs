@@ -12,21 +12,10 @@ use mailbeacon_http::{HttpServer, Shared, Site, TlsError, TlsSetup};
 use mailbeacon_model::{Model, TlsMode};
 use tokio::signal::unix::{SignalKind, signal};
 
-/// Listener overrides and the ready file, from the command line.
-#[derive(Debug, Default)]
-pub struct ServeOptions {
-    /// DNS listeners replacing `[server] dns`.
-    pub dns: Vec<SocketAddr>,
-    /// HTTP listeners replacing `[server] http`.
-    pub http: Vec<SocketAddr>,
-    /// HTTPS listeners replacing `[server] https`.
-    pub https: Vec<SocketAddr>,
-    /// Where to write the JSON description of the bound listeners once all are bound.
-    pub ready_file: Option<PathBuf>,
-}
+use crate::Listeners;
 
 /// Runs until stopped.
-pub fn serve(config: Option<&Path>, options: ServeOptions) -> ExitCode {
+pub fn serve(config: Option<&Path>, options: Listeners) -> ExitCode {
     let (model, path) = match crate::load(config) {
         Ok(m) => m,
         Err(code) => return code,
@@ -74,7 +63,7 @@ impl Generation {
     }
 }
 
-async fn run(model: Model, path: PathBuf, reloadable: bool, options: ServeOptions) -> ExitCode {
+async fn run(model: Model, path: PathBuf, reloadable: bool, options: Listeners) -> ExitCode {
     let pick = |cli: &[SocketAddr], config: &[SocketAddr]| {
         if cli.is_empty() {
             config.to_vec()
@@ -104,7 +93,7 @@ async fn run(model: Model, path: PathBuf, reloadable: bool, options: ServeOption
             return ExitCode::from(1);
         }
     };
-    let bound = Listeners {
+    let bound = Bound {
         dns: dns.local_addrs(),
         http: http.http_addrs(),
         https: http.https_addrs(),
@@ -165,7 +154,7 @@ async fn run(model: Model, path: PathBuf, reloadable: bool, options: ServeOption
 }
 
 /// The addresses actually bound.
-struct Listeners {
+struct Bound {
     dns: Vec<SocketAddr>,
     http: Vec<SocketAddr>,
     https: Vec<SocketAddr>,
@@ -221,7 +210,7 @@ fn reload(
 }
 
 /// Writes the ready file (temporary file, then rename), so a reader never sees half.
-fn write_ready_file(file: &Path, bound: &Listeners, ca: Option<&Path>) -> std::io::Result<()> {
+fn write_ready_file(file: &Path, bound: &Bound, ca: Option<&Path>) -> std::io::Result<()> {
     let strings = |a: &[SocketAddr]| a.iter().map(ToString::to_string).collect::<Vec<_>>();
     let json = serde_json::json!({
         "dns": strings(&bound.dns),

@@ -473,17 +473,7 @@ fn seed_003_is_served_with_exactly_the_seed_servers() {
 }
 
 fn seed_003() -> provider::ProviderDocument {
-    let dir = shared().join("seeds");
-    let file = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("003_"))
-        .unwrap();
-    let text = std::fs::read_to_string(file).unwrap();
-    let start = text.find("<?xml").unwrap();
-    let end = text.find("</clientConfig>").unwrap() + "</clientConfig>".len();
-    provider::read(&text[start..end]).unwrap()
+    provider::read(&seed_003_xml()).unwrap()
 }
 
 /// A self-signed certificate for `names` made with the `openssl` command: (cert, key) paths.

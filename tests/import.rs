@@ -168,21 +168,6 @@ fn hostile_or_broken_xml_is_refused() {
     );
 }
 
-/// The `<?xml … </clientConfig>` document quoted in seed 003.
-fn seed_003_xml() -> String {
-    let dir = shared().join("seeds");
-    let file = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("003_"))
-        .unwrap();
-    let text = std::fs::read_to_string(file).unwrap();
-    let start = text.find("<?xml").unwrap();
-    let end = text.find("</clientConfig>").unwrap() + "</clientConfig>".len();
-    text[start..end].to_owned()
-}
-
 #[test]
 fn seed_003_config_serves_exactly_the_seed_servers() {
     let seed = provider::read(&seed_003_xml()).unwrap();

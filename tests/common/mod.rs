@@ -277,3 +277,18 @@ pub fn python(code: &str, data: &[u8]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// The `<?xml … </clientConfig>` document quoted in seed 003.
+pub fn seed_003_xml() -> String {
+    let dir = shared().join("seeds");
+    let file = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("003_"))
+        .unwrap();
+    let text = std::fs::read_to_string(file).unwrap();
+    let start = text.find("<?xml").unwrap();
+    let end = text.find("</clientConfig>").unwrap() + "</clientConfig>".len();
+    text[start..end].to_owned()
+}

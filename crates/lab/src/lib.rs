@@ -26,6 +26,8 @@ use mailbeacon_model::{Model, SerialBook, TlsMode, ZoneSet, name};
 use serde::Serialize;
 
 pub use capture::{Capture, Captured, Exchange};
+/// The built-in default configuration (`example.test`), e.g. for [`Lab::reload_with`].
+pub use mailbeacon_model::DEFAULT_CONFIG;
 
 /// Why a lab could not start or reload.
 #[derive(Debug, thiserror::Error)]
