@@ -570,3 +570,72 @@ fn a_key_that_does_not_match_its_certificate_stops_the_start_with_the_file_name(
         "{err}"
     );
 }
+
+#[test]
+fn access_log_has_one_line_per_request_without_queries_or_bodies() {
+    let config = ScratchConfig::new(CONFIG);
+    let ready = config.dir.path().join("ready.json");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mailbeacon"))
+        .args(["serve", "--config", &config.arg()])
+        .args([
+            "--dns",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--https",
+            "127.0.0.1:0",
+        ])
+        .arg("--ready-file")
+        .arg(&ready)
+        .env("MAILBEACON_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ready.exists() {
+        assert!(Instant::now() < deadline, "not ready");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&ready).unwrap()).unwrap();
+    let http = v["http"][0].as_str().unwrap().to_owned();
+    for _ in 0..3 {
+        curl(&[
+            "-H".into(),
+            "Host: autoconfig.example.test".into(),
+            format!("http://{http}/mail/config-v1.1.xml?emailaddress=secret.person%40example.test"),
+        ]);
+    }
+    curl(&[
+        "-H".into(),
+        "Host: autodiscover.example.test".into(),
+        "--data-binary".into(),
+        POX.into(),
+        format!("http://{http}/autodiscover/autodiscover.xml"),
+    ]);
+    std::thread::sleep(Duration::from_millis(200));
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    let access: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("mailbeacon::access"))
+        .collect();
+    assert_eq!(access.len(), 4, "{log}");
+    assert!(
+        access[0].contains("GET autoconfig.example.test /mail/config-v1.1.xml 200"),
+        "{log}"
+    );
+    assert!(
+        access[3].contains("POST autodiscover.example.test /autodiscover/autodiscover.xml 302"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("secret.person"),
+        "addresses never reach the log: {log}"
+    );
+    assert!(!log.contains("bob@"), "bodies never reach the log: {log}");
+}
