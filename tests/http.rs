@@ -575,7 +575,7 @@ fn a_key_that_does_not_match_its_certificate_stops_the_start_with_the_file_name(
 fn access_log_has_one_line_per_request_without_queries_or_bodies() {
     let config = ScratchConfig::new(CONFIG);
     let ready = config.dir.path().join("ready.json");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mailbeacon"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_mailbeacon"))
         .args(["serve", "--config", &config.arg()])
         .args([
             "--dns",
