@@ -4,8 +4,8 @@
 //! flight finishes with the generation it started with, the next one sees the new zones.
 //!
 //! UDP is served by plain blocking threads, one `SO_REUSEPORT` socket each, so that the kernel
-//! spreads datagrams over them and each query costs one `recvfrom` and one `sendto` with no
-//! readiness polling in between. TCP connections are few and long; they run on tokio.
+//! spreads datagrams over them; each moves datagrams in batches ([`crate::udp`]) with no readiness
+//! polling in between. TCP connections are few and long; they run on tokio.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,8 +24,6 @@ use crate::responder::{Responder, Transport};
 const TCP_IDLE: Duration = Duration::from_secs(10);
 /// Concurrent TCP connections; further ones wait in the accept queue.
 const MAX_TCP_CONNECTIONS: usize = 512;
-/// Largest datagram read (EDNS clients may send up to 64 KiB, though queries are small).
-const UDP_BUFFER: usize = 4096;
 
 /// Why listening failed.
 #[derive(Debug, thiserror::Error)]
@@ -70,9 +68,7 @@ pub struct DnsServer {
 impl DnsServer {
     /// Binds every address. Port 0 picks a free port shared by UDP and TCP.
     pub async fn bind(addrs: &[SocketAddr]) -> Result<DnsServer, ServerError> {
-        let workers = std::thread::available_parallelism()
-            .map_or(2, |n| n.get())
-            .max(2);
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let mut udp = Vec::new();
         let mut tcp = Vec::new();
         let mut bound = Vec::new();
@@ -107,7 +103,7 @@ impl DnsServer {
             let observer = observer.clone();
             let spawned = std::thread::Builder::new()
                 .name("dns-udp".into())
-                .spawn(move || udp_worker(sock, responder, stop, observer));
+                .spawn(move || crate::udp::worker(sock, responder, stop, observer));
             if let Err(e) = spawned {
                 tracing::error!("cannot start a DNS UDP worker: {e}");
             }
@@ -178,37 +174,6 @@ async fn bind_pair(
         proto: "tcp",
         source,
     })
-}
-
-/// One UDP worker: receive, answer (fast path first), send. Buffers are reused; the fast path does
-/// not allocate.
-fn udp_worker(
-    sock: std::net::UdpSocket,
-    responder: SharedResponder,
-    stop: Arc<AtomicBool>,
-    observer: SharedObserver,
-) {
-    let mut buf = vec![0u8; UDP_BUFFER];
-    let mut out = Vec::with_capacity(UDP_BUFFER);
-    while !stop.load(Ordering::Relaxed) {
-        let (n, peer) = match sock.recv_from(&mut buf) {
-            Ok(x) => x,
-            // Timeouts (to check `stop`) and ICMP errors from earlier sends: keep serving.
-            Err(_) => continue,
-        };
-        let answered = responder.load().respond_udp(&buf[..n], peer.ip(), &mut out);
-        if answered {
-            let _ = sock.send_to(&out, peer);
-        }
-        if let Some(o) = &observer {
-            o.observe(
-                peer,
-                Transport::Udp,
-                &buf[..n],
-                answered.then_some(&out[..]),
-            );
-        }
-    }
 }
 
 async fn tcp_accept(
