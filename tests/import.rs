@@ -67,6 +67,9 @@ fn every_ispdb_file_imports_and_is_served_with_the_same_servers() {
     files.sort();
     assert!(files.len() >= 160, "corpus has {} files", files.len());
     let (mut imported, mut refused) = (0, Vec::new());
+    // Every served document also goes to Python's xml.etree, a parser that is not ours.
+    let served_dir = tempfile::tempdir().unwrap();
+    let mut expected = String::new();
     for file in &files {
         let text = std::fs::read_to_string(file).unwrap();
         let doc = provider::read(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
@@ -106,6 +109,12 @@ fn every_ispdb_file_imports_and_is_served_with_the_same_servers() {
             );
             assert_eq!(response.status, 200, "{}: {domain}", file.display());
             let rendered = String::from_utf8(response.body.to_vec()).unwrap();
+            let served_file = served_dir.path().join(format!("{domain}.xml"));
+            std::fs::write(&served_file, &rendered).unwrap();
+            expected.push_str(&format!(
+                "{domain}.xml {}\n",
+                servers(&doc, &domain.to_ascii_lowercase()).len()
+            ));
             let back = provider::read(&rendered).unwrap_or_else(|e| {
                 panic!("{}: own output unreadable: {e}\n{rendered}", file.display())
             });
@@ -120,6 +129,31 @@ fn every_ispdb_file_imports_and_is_served_with_the_same_servers() {
         imported += 1;
     }
     assert_eq!(imported, files.len());
+    let parsed = python(
+        r#"
+import os, sys, xml.etree.ElementTree as ET
+d = sys.stdin.read().strip()
+for f in sorted(os.listdir(d)):
+    root = ET.parse(os.path.join(d, f)).getroot()
+    p = root.find("emailProvider")
+    assert root.tag == "clientConfig" and p is not None and p.get("id"), f
+    assert p.find("domain") is not None and p.find("displayName") is not None, f
+    n = 0
+    for s in list(p.findall("incomingServer")) + list(p.findall("outgoingServer")):
+        assert all(s.findtext(k) for k in ("hostname", "port", "socketType", "username")), f
+        n += 1
+    print(f, n)
+"#,
+        served_dir.path().display().to_string().as_bytes(),
+    );
+    let want: std::collections::BTreeSet<&str> = expected.lines().collect();
+    let got: std::collections::BTreeSet<&str> = parsed.lines().collect();
+    let missing: Vec<_> = want.difference(&got).collect();
+    let extra: Vec<_> = got.difference(&want).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "not parsed as served: {missing:?}; unexpected: {extra:?}"
+    );
     // Only providers with Exchange-type servers are refused (office365.com in this corpus).
     assert!(
         refused
