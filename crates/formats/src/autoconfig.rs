@@ -74,8 +74,10 @@ fn write_client_config(w: &mut Writer<Vec<u8>>, s: &ClientSettings) -> io::Resul
                     Ok(())
                 })?;
             }
+            // The current draft's spelling (draft-ietf-mailmaint-autoconfig): lower-case
+            // `addressbook`, a `url`, and HTTP authentication named with `system="http"`.
             for (element, kind, dav) in [
-                ("addressBook", "carddav", &s.carddav),
+                ("addressbook", "carddav", &s.carddav),
                 ("calendar", "caldav", &s.caldav),
             ] {
                 if let Some(dav) = dav {
@@ -99,9 +101,11 @@ fn write_client_config(w: &mut Writer<Vec<u8>>, s: &ClientSettings) -> io::Resul
 }
 
 fn dav_inner(w: &mut Writer<Vec<u8>>, url: &str) -> io::Result<()> {
-    text(w, "username", "%EMAILADDRESS%")?;
-    text(w, "authentication", "http-basic")?;
-    text(w, "serverURL", url)
+    text(w, "url", url)?;
+    w.create_element("authentication")
+        .with_attribute(("system", "http"))
+        .write_text_content(BytesText::new("Basic"))?;
+    text(w, "username", "%EMAILADDRESS%")
 }
 
 fn write_server(w: &mut Writer<Vec<u8>>, element: &str, s: &ServerSettings) -> io::Result<()> {
