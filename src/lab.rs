@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use mailbeacon_lab::{Lab, LabError};
-use tokio::signal::unix::{SignalKind, signal};
 
 use crate::Listeners;
 
@@ -63,29 +62,16 @@ pub fn lab(
             return ExitCode::from(1);
         }
     };
-    runtime.block_on(async {
-        let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::hangup()),
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
-            eprintln!("error: cannot install signal handlers");
-            return;
-        };
-        loop {
-            tokio::select! {
-                _ = hup.recv() => match lab.reload() {
-                    Ok(()) => tracing::info!("lab reloaded"),
-                    Err(e) => tracing::error!("reload failed, still serving the previous configuration:\n{e}"),
-                },
-                _ = term.recv() => break,
-                _ = int.recv() => break,
-            }
-        }
-    });
+    let waited = runtime.block_on(crate::serve::until_stopped(|| match lab.reload() {
+        Ok(()) => tracing::info!("lab reloaded"),
+        Err(e) => tracing::error!("reload failed, still serving the previous configuration:\n{e}"),
+    }));
     drop(lab);
     if let Some(file) = &options.ready_file {
         let _ = std::fs::remove_file(file);
     }
-    ExitCode::SUCCESS
+    match waited {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(()) => ExitCode::from(1),
+    }
 }

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use mailbeacon_dns::{DnsServer, Responder};
-use mailbeacon_http::{HttpServer, Shared, Site, TlsError, TlsSetup};
+use mailbeacon_http::{HttpServer, Shared, TlsError};
+use mailbeacon_lab::Generation;
 use mailbeacon_model::{Model, TlsMode};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -38,29 +39,13 @@ pub fn serve(config: Option<&Path>, options: Listeners) -> ExitCode {
     ))
 }
 
-/// The responder for `model`: zones with their serials, indexed and precomputed.
-fn responder(model: &Model) -> Responder {
+/// What `serve` answers for `model`: zones with the serials from the state directory, and the
+/// DNS fast path precomputed before it is swapped in.
+fn generation(model: &Model, https_port: Option<u16>) -> Result<Generation, TlsError> {
     let zones = crate::zones_with_serials(model);
-    Responder::new(&zones)
-}
-
-/// Everything served for one configuration, built before anything is swapped in, so a reload
-/// that fails half-way changes nothing.
-struct Generation {
-    responder: Responder,
-    site: Site,
-    tls: Option<TlsSetup>,
-}
-
-impl Generation {
-    fn build(model: &Model, https_port: Option<u16>) -> Result<Generation, TlsError> {
-        let tls = mailbeacon_http::tls::setup(model)?;
-        Ok(Generation {
-            responder: responder(model),
-            site: Site::new(model, https_port.filter(|_| tls.is_some())),
-            tls,
-        })
-    }
+    let mut generation = Generation::build(model, &zones, https_port)?;
+    generation.responder = generation.responder.with_prepared();
+    Ok(generation)
 }
 
 async fn run(model: Model, path: PathBuf, reloadable: bool, options: Listeners) -> ExitCode {
@@ -99,7 +84,7 @@ async fn run(model: Model, path: PathBuf, reloadable: bool, options: Listeners) 
         https: http.https_addrs(),
     };
     let https_port = bound.https.first().map(SocketAddr::port);
-    let generation = match Generation::build(&model, https_port) {
+    let generation = match generation(&model, https_port) {
         Ok(g) => g,
         Err(e) => {
             eprintln!("error: tls: {e}");
@@ -129,28 +114,38 @@ async fn run(model: Model, path: PathBuf, reloadable: bool, options: Listeners) 
     }
     let dns_task = tokio::spawn(dns.run(dns_shared.clone(), None));
     let http_task = tokio::spawn(http.run(http_shared.clone()));
+    let waited =
+        until_stopped(|| reload(&path, reloadable, https_port, &dns_shared, &http_shared)).await;
+    dns_task.abort();
+    http_task.abort();
+    if let Some(file) = &options.ready_file {
+        let _ = std::fs::remove_file(file);
+    }
+    if waited.is_err() {
+        return ExitCode::from(1);
+    }
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
+}
+
+/// Waits for SIGINT or SIGTERM, calling `on_hangup` for every SIGHUP meanwhile. `Err` (already
+/// reported) when the handlers cannot be installed.
+pub async fn until_stopped(mut on_hangup: impl FnMut()) -> Result<(), ()> {
     let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::hangup()),
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
     ) else {
         eprintln!("error: cannot install signal handlers");
-        return ExitCode::from(1);
+        return Err(());
     };
     loop {
         tokio::select! {
-            _ = hup.recv() => reload(&path, reloadable, https_port, &dns_shared, &http_shared),
-            _ = term.recv() => break,
-            _ = int.recv() => break,
+            _ = hup.recv() => on_hangup(),
+            _ = term.recv() => return Ok(()),
+            _ = int.recv() => return Ok(()),
         }
     }
-    dns_task.abort();
-    http_task.abort();
-    if let Some(file) = &options.ready_file {
-        let _ = std::fs::remove_file(file);
-    }
-    tracing::info!("stopped");
-    ExitCode::SUCCESS
 }
 
 /// The addresses actually bound.
@@ -190,13 +185,9 @@ fn reload(
             return;
         }
     };
-    match Generation::build(&model, https_port) {
+    match generation(&model, https_port) {
         Ok(g) => {
-            dns.store(Arc::new(g.responder));
-            http.site.store(Arc::new(g.site));
-            if https_port.is_some() {
-                http.tls.store(g.tls.map(|t| t.config));
-            }
+            g.install(dns, http);
             tracing::info!(
                 "reloaded {}: {} domains",
                 path.display(),

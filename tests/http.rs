@@ -575,18 +575,7 @@ fn a_key_that_does_not_match_its_certificate_stops_the_start_with_the_file_name(
 fn access_log_has_one_line_per_request_without_queries_or_bodies() {
     let config = ScratchConfig::new(CONFIG);
     let ready = config.dir.path().join("ready.json");
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_mailbeacon"))
-        .args(["serve", "--config", &config.arg()])
-        .args([
-            "--dns",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-            "--https",
-            "127.0.0.1:0",
-        ])
-        .arg("--ready-file")
-        .arg(&ready)
+    let child = serve_command(&config, &ready)
         .env("MAILBEACON_LOG", "info")
         .env("NO_COLOR", "1")
         .stderr(std::process::Stdio::piped())

@@ -67,6 +67,24 @@ pub fn have(program: &str) -> bool {
     })
 }
 
+/// `mailbeacon serve --config … --ready-file …` with every listener on an ephemeral loopback port.
+pub fn serve_command(config: &ScratchConfig, ready: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mailbeacon"));
+    command
+        .args(["serve", "--config", &config.arg()])
+        .args([
+            "--dns",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--https",
+            "127.0.0.1:0",
+        ])
+        .arg("--ready-file")
+        .arg(ready);
+    command
+}
+
 /// A running `mailbeacon serve` on ephemeral loopback ports; killed on drop.
 pub struct Served {
     pub child: std::process::Child,
@@ -81,20 +99,7 @@ impl Served {
     pub fn start(text: &str) -> Served {
         let config = ScratchConfig::new(text);
         let ready = config.dir.path().join("ready.json");
-        let child = Command::new(env!("CARGO_BIN_EXE_mailbeacon"))
-            .args([
-                "serve",
-                "--config",
-                &config.arg(),
-                "--dns",
-                "127.0.0.1:0",
-                "--http",
-                "127.0.0.1:0",
-                "--https",
-                "127.0.0.1:0",
-                "--ready-file",
-            ])
-            .arg(&ready)
+        let child = serve_command(&config, &ready)
             .env("MAILBEACON_LOG", "warn")
             .stdout(std::process::Stdio::null())
             .spawn()

@@ -13,6 +13,8 @@ use mailbeacon_model::{ClientSettings, Security, ServerSettings};
 use quick_xml::Writer;
 use quick_xml::events::BytesText;
 
+use crate::xml::text;
+
 /// The MIME type Thunderbird expects.
 pub const CONTENT_TYPE: &str = "application/xml; charset=utf-8";
 
@@ -27,10 +29,7 @@ pub fn socket_type(security: Security) -> &'static str {
 
 /// Writes the autoconfig document for `settings`.
 pub fn write(settings: &ClientSettings) -> String {
-    let mut w = crate::xml::document();
-    // Writing into a Vec<u8> cannot fail.
-    write_client_config(&mut w, settings).expect("in-memory write");
-    crate::xml::finish(w)
+    crate::xml::write_document(|w| write_client_config(w, settings))
 }
 
 fn write_client_config(w: &mut Writer<Vec<u8>>, s: &ClientSettings) -> io::Result<()> {
@@ -120,11 +119,5 @@ fn write_server(w: &mut Writer<Vec<u8>>, element: &str, s: &ServerSettings) -> i
             }
             text(w, "username", s.username.template())
         })?;
-    Ok(())
-}
-
-fn text(w: &mut Writer<Vec<u8>>, name: &str, value: &str) -> io::Result<()> {
-    w.create_element(name)
-        .write_text_content(BytesText::new(value))?;
     Ok(())
 }

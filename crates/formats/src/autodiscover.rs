@@ -13,7 +13,9 @@ use std::io;
 use mailbeacon_model::{ClientSettings, EmailAddress, Protocol, Security, ServerSettings};
 use quick_xml::Reader;
 use quick_xml::Writer;
-use quick_xml::events::{BytesText, Event};
+use quick_xml::events::Event;
+
+use crate::xml::text;
 
 /// The response content type (Thunderbird parses only `text/xml` and `application/xml`).
 pub const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
@@ -142,43 +144,46 @@ fn resolve(r: &quick_xml::events::BytesRef<'_>) -> Result<char, RequestError> {
 /// The settings answer. With an address, `LoginName` is that address's username and
 /// `DisplayName` the address; without one (a bodyless GET), `LoginName` is left out so the client
 /// uses the address the user typed.
-pub fn write_settings(settings: &ClientSettings, address: Option<&EmailAddress>) -> String {
-    let mut w = crate::xml::document();
-    // Writing into a Vec<u8> cannot fail.
-    write_settings_into(&mut w, settings, address).expect("in-memory write");
-    crate::xml::finish(w)
-}
-
-fn write_settings_into(
-    w: &mut Writer<Vec<u8>>,
-    s: &ClientSettings,
-    address: Option<&EmailAddress>,
-) -> io::Result<()> {
-    w.create_element("Autodiscover")
-        .with_attribute(("xmlns", RESPONSE_NS))
-        .write_inner_content(|w| {
-            w.create_element("Response")
-                .with_attribute(("xmlns", OUTLOOK_NS))
-                .write_inner_content(|w| {
-                    if let Some(a) = address {
-                        w.create_element("User").write_inner_content(|w| {
-                            text(w, "DisplayName", a.as_str())?;
-                            text(w, "AutoDiscoverSMTPAddress", a.as_str())
-                        })?;
-                    }
-                    w.create_element("Account").write_inner_content(|w| {
-                        text(w, "AccountType", "email")?;
-                        text(w, "Action", "settings")?;
-                        for server in s.incoming.iter().chain(&s.outgoing) {
-                            write_protocol(w, server, address)?;
-                        }
-                        Ok(())
-                    })?;
-                    Ok(())
-                })?;
+pub fn write_settings(s: &ClientSettings, address: Option<&EmailAddress>) -> String {
+    envelope(Some(OUTLOOK_NS), |w| {
+        if let Some(a) = address {
+            w.create_element("User").write_inner_content(|w| {
+                text(w, "DisplayName", a.as_str())?;
+                text(w, "AutoDiscoverSMTPAddress", a.as_str())
+            })?;
+        }
+        w.create_element("Account").write_inner_content(|w| {
+            text(w, "AccountType", "email")?;
+            text(w, "Action", "settings")?;
+            for server in s.incoming.iter().chain(&s.outgoing) {
+                write_protocol(w, server, address)?;
+            }
             Ok(())
         })?;
-    Ok(())
+        Ok(())
+    })
+}
+
+/// `<Autodiscover><Response>…</Response></Autodiscover>` with unprefixed namespaces (Thunderbird
+/// keys on prefixed names); `response_ns` is the inner `Response`'s, when it has one.
+fn envelope(
+    response_ns: Option<&str>,
+    body: impl FnOnce(&mut Writer<Vec<u8>>) -> io::Result<()>,
+) -> String {
+    crate::xml::write_document(|w| {
+        w.create_element("Autodiscover")
+            .with_attribute(("xmlns", RESPONSE_NS))
+            .write_inner_content(|w| {
+                let response = w.create_element("Response");
+                match response_ns {
+                    Some(ns) => response.with_attribute(("xmlns", ns)),
+                    None => response,
+                }
+                .write_inner_content(body)?;
+                Ok(())
+            })?;
+        Ok(())
+    })
 }
 
 fn write_protocol(
@@ -245,32 +250,14 @@ impl ErrorCode {
 
 /// An error document. `debug` says what was wrong, for the person reading a client's log.
 pub fn write_error(code: ErrorCode, debug: &str) -> String {
-    let mut w = crate::xml::document();
-    let result: io::Result<()> = (|| {
-        w.create_element("Autodiscover")
-            .with_attribute(("xmlns", RESPONSE_NS))
-            .write_inner_content(|w| {
-                w.create_element("Response").write_inner_content(|w| {
-                    w.create_element("Error").write_inner_content(|w| {
-                        text(w, "ErrorCode", &code.code().to_string())?;
-                        text(w, "Message", code.message())?;
-                        text(w, "DebugData", debug)
-                    })?;
-                    Ok(())
-                })?;
-                Ok(())
-            })?;
+    envelope(None, |w| {
+        w.create_element("Error").write_inner_content(|w| {
+            text(w, "ErrorCode", &code.code().to_string())?;
+            text(w, "Message", code.message())?;
+            text(w, "DebugData", debug)
+        })?;
         Ok(())
-    })();
-    // Writing into a Vec<u8> cannot fail.
-    result.expect("in-memory write");
-    crate::xml::finish(w)
-}
-
-fn text(w: &mut Writer<Vec<u8>>, name: &str, value: &str) -> io::Result<()> {
-    w.create_element(name)
-        .write_text_content(BytesText::new(value))?;
-    Ok(())
+    })
 }
 
 #[cfg(test)]

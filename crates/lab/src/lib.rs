@@ -13,6 +13,7 @@
 //! ```
 
 pub mod capture;
+pub mod generation;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -21,11 +22,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwap;
 use mailbeacon_dns::{DnsServer, Responder};
-use mailbeacon_http::{HttpServer, Shared, Site};
+use mailbeacon_http::{HttpServer, Shared};
 use mailbeacon_model::{Model, SerialBook, TlsMode, ZoneSet, name};
 use serde::Serialize;
 
 pub use capture::{Capture, Captured, Exchange};
+pub use generation::Generation;
 /// The built-in default configuration (`example.test`), e.g. for [`Lab::reload_with`].
 pub use mailbeacon_model::DEFAULT_CONFIG;
 
@@ -176,10 +178,8 @@ impl Lab {
             &self.domains,
             &self.state_dir,
         )?;
-        let generation = Generation::build(&model, self.https_port)?;
-        self.dns.store(Arc::new(generation.responder));
-        self.http.site.store(Arc::new(generation.site));
-        self.http.tls.store(Some(generation.tls));
+        Generation::build(&model, &lab_zones(&model), self.https_port)?
+            .install(&self.dns, &self.http);
         if let Some(rt) = &self.runtime {
             prepare_in_background(rt, &self.dns, &self.stopped);
         }
@@ -293,13 +293,17 @@ impl LabBuilder {
         })?;
         let https = http_server.https_addrs();
         let https_port = https.first().map(SocketAddr::port);
-        let generation = Generation::build(&model, https_port)?;
+        let generation = Generation::build(&model, &lab_zones(&model), https_port)?;
+        let tls = generation
+            .tls
+            .as_ref()
+            .ok_or_else(|| LabError::Config("lab mode needs TLS (it is forced to `lab`)".into()))?;
         let info = LabInfo {
             dns: dns_server.local_addrs(),
             http: http_server.http_addrs(),
             https,
-            ca: generation.ca_path.clone(),
-            ca_pem: generation.ca_pem.clone(),
+            ca: tls.ca_path.clone().unwrap_or_default(),
+            ca_pem: tls.ca_pem.clone().unwrap_or_default(),
             domains: model
                 .domains
                 .iter()
@@ -311,7 +315,7 @@ impl LabBuilder {
         let dns = Arc::new(ArcSwap::from_pointee(generation.responder));
         let http = Shared::observed(
             generation.site,
-            Some(generation.tls),
+            generation.tls.map(|t| t.config),
             Some(capture.clone() as Arc<dyn mailbeacon_http::RequestObserver>),
         );
         runtime.spawn(dns_server.run(
@@ -337,30 +341,11 @@ impl LabBuilder {
     }
 }
 
-/// One configuration's answers, built completely before anything is swapped in.
-struct Generation {
-    responder: Responder,
-    site: Site,
-    tls: Arc<rustls::ServerConfig>,
-    ca_path: PathBuf,
-    ca_pem: String,
-}
-
-impl Generation {
-    fn build(model: &Model, https_port: Option<u16>) -> Result<Generation, LabError> {
-        let setup = mailbeacon_http::tls::setup(model)?
-            .ok_or_else(|| LabError::Config("lab mode needs TLS (it is forced to `lab`)".into()))?;
-        let mut zones = ZoneSet::derive(model);
-        zones.assign_serials(&mut SerialBook::default(), unix_now());
-        Ok(Generation {
-            // Precomputed answers come later (see `prepare_in_background`): start in milliseconds.
-            responder: Responder::general_only(&zones),
-            site: Site::new(model, https_port),
-            ca_path: setup.ca_path.clone().unwrap_or_default(),
-            ca_pem: setup.ca_pem.clone().unwrap_or_default(),
-            tls: setup.config,
-        })
-    }
+/// The zones of `model` with serials from the clock: a lab keeps no serial book.
+fn lab_zones(model: &Model) -> ZoneSet {
+    let mut zones = ZoneSet::derive(model);
+    zones.assign_serials(&mut SerialBook::default(), unix_now());
+    zones
 }
 
 /// Precomputes the DNS fast path off the serving threads and swaps it in, unless a reload has
