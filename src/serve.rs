@@ -7,10 +7,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use mailbeacon_dns::{DnsServer, Responder};
+use mailbeacon_dns::{DnsServer, Responder, notify};
 use mailbeacon_http::{HttpServer, Shared, TlsError};
 use mailbeacon_lab::Generation;
-use mailbeacon_model::{Model, TlsMode};
+use mailbeacon_model::{Model, TlsMode, ZoneSet};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::Listeners;
@@ -40,12 +40,13 @@ pub fn serve(config: Option<&Path>, options: Listeners) -> ExitCode {
 }
 
 /// What `serve` answers for `model`: zones with the serials from the state directory, and the
-/// DNS fast path precomputed before it is swapped in.
-fn generation(model: &Model, https_port: Option<u16>) -> Result<Generation, TlsError> {
+/// DNS fast path precomputed before it is swapped in. The zones come back too, so that the next
+/// reload can tell which serials changed (and whom to NOTIFY).
+fn generation(model: &Model, https_port: Option<u16>) -> Result<(Generation, ZoneSet), TlsError> {
     let zones = crate::zones_with_serials(model);
     let mut generation = Generation::build(model, &zones, https_port)?;
     generation.responder = generation.responder.with_prepared();
-    Ok(generation)
+    Ok((generation, zones))
 }
 
 async fn run(model: Model, path: PathBuf, reloadable: bool, options: Listeners) -> ExitCode {
@@ -84,7 +85,7 @@ async fn run(model: Model, path: PathBuf, reloadable: bool, options: Listeners) 
         https: http.https_addrs(),
     };
     let https_port = bound.https.first().map(SocketAddr::port);
-    let generation = match generation(&model, https_port) {
+    let (generation, zones) = match generation(&model, https_port) {
         Ok(g) => g,
         Err(e) => {
             eprintln!("error: tls: {e}");
@@ -114,8 +115,15 @@ async fn run(model: Model, path: PathBuf, reloadable: bool, options: Listeners) 
     }
     let dns_task = tokio::spawn(dns.run(dns_shared.clone(), None));
     let http_task = tokio::spawn(http.run(http_shared.clone()));
-    let waited =
-        until_stopped(|| reload(&path, reloadable, https_port, &dns_shared, &http_shared)).await;
+    notify::send(notify::notices(None, &zones));
+    let mut serving = zones;
+    let waited = until_stopped(|| {
+        if let Some(zones) = reload(&path, reloadable, https_port, &dns_shared, &http_shared) {
+            notify::send(notify::notices(Some(&serving), &zones));
+            serving = zones;
+        }
+    })
+    .await;
     dns_task.abort();
     http_task.abort();
     if let Some(file) = &options.ready_file {
@@ -166,36 +174,39 @@ fn list(addrs: &[SocketAddr]) -> String {
         .join(", ")
 }
 
-/// Reads the configuration again; a broken one is reported and everything running stays.
+/// Reads the configuration again and swaps it in, returning the zones now served; a broken one
+/// is reported, everything running stays, and `None` comes back.
 fn reload(
     path: &Path,
     reloadable: bool,
     https_port: Option<u16>,
     dns: &ArcSwap<Responder>,
     http: &Shared,
-) {
+) -> Option<ZoneSet> {
     if !reloadable {
         tracing::warn!("reload: serving the built-in default configuration, nothing to reload");
-        return;
+        return None;
     }
     let model = match mailbeacon_model::load_file(path) {
         Ok(model) => model,
         Err(e) => {
             tracing::error!("reload failed, still serving the previous configuration:\n{e}");
-            return;
+            return None;
         }
     };
     match generation(&model, https_port) {
-        Ok(g) => {
+        Ok((g, zones)) => {
             g.install(dns, http);
             tracing::info!(
                 "reloaded {}: {} domains",
                 path.display(),
                 model.domains.len()
             );
+            Some(zones)
         }
         Err(e) => {
-            tracing::error!("reload failed (tls: {e}), still serving the previous configuration")
+            tracing::error!("reload failed (tls: {e}), still serving the previous configuration");
+            None
         }
     }
 }

@@ -257,3 +257,29 @@ fn wrong_value_types_name_the_key_as_written() {
     );
     assert!(!err.contains("serde_spanned"), "{err}");
 }
+
+#[test]
+fn transfer_and_notify_addresses_are_checked() {
+    let text = GOOD.replace(
+        "mx = [\"10 mail.{domain}\"]",
+        "mx = [\"10 mail.{domain}\"]\naxfr = [\"192.0.2.0/33\"]\nnotify = [\"192.0.2.53\", \"ns2.example.org\", \"192.0.2.54:0\"]",
+    );
+    let (err, path) = refused(&text);
+    assert!(
+        err.contains("domain[0].axfr[0]: `192.0.2.0/33` is not an IP address or network"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{path}:"))
+            && err.contains("domain[0].notify[1]: `ns2.example.org` is not an address"),
+        "{err}"
+    );
+    assert!(err.contains("domain[0].notify[2]: `192.0.2.54:0`"), "{err}");
+    assert!(!err.contains("notify[0]"), "{err}");
+    let good = GOOD.replace(
+        "mx = [\"10 mail.{domain}\"]",
+        "mx = [\"10 mail.{domain}\"]\naxfr = [\"192.0.2.53\"]\nnotify = [\"192.0.2.53\", \"[2001:db8::53]:5300\"]",
+    );
+    let (code, _, err, _) = check(&good);
+    assert_eq!(code, 0, "{err}");
+}

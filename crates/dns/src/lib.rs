@@ -5,10 +5,12 @@
 //!   chains, additional addresses, AXFR content), computed from a [`mailbeacon_model::ZoneSet`];
 //! - [`responder`]: DNS messages in, DNS messages out (header checks, EDNS, truncation, errors);
 //! - [`prepared`]: the fast path, every answer the zones can give precomputed as wire bytes;
+//! - [`notify`]: DNS NOTIFY to secondaries when a zone's serial changes (RFC 1996);
 //! - [`server`]: the UDP and TCP listeners that move bytes between sockets and the above;
 //!   `udp` is the batched (`recvmmsg`/`sendmmsg`) UDP worker loop.
 
 pub mod authority;
+pub mod notify;
 pub mod prepared;
 pub mod responder;
 pub mod server;

@@ -234,6 +234,9 @@ pub struct DomainSection {
     /// Addresses or networks allowed to transfer the zone (AXFR).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub axfr: Option<Vec<Spanned<String>>>,
+    /// Secondary name servers sent a DNS NOTIFY when the zone changes (`ip` or `ip:port`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<Vec<Spanned<String>>>,
     /// Further records in zone-file syntax, names relative to the zone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub records: Option<Spanned<String>>,

@@ -421,6 +421,8 @@ pub struct DomainDns {
     pub autodiscover_srv: SrvParams,
     /// Who may transfer the zone.
     pub axfr: Vec<IpNet>,
+    /// Secondaries told of changes with a NOTIFY (RFC 1996).
+    pub notify: Vec<SocketAddr>,
     /// Extra records from the `records` key, already placed in this zone.
     pub extra: Vec<Record>,
 }

@@ -6,7 +6,7 @@
 //! configuration with any such issue, so [`ZoneSet::derive`] only ever sees consistent models.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, NS, SOA, SRV, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
@@ -32,6 +32,8 @@ pub struct Zone {
     pub groups: Vec<RecordGroup>,
     /// Networks allowed to AXFR.
     pub axfr: Vec<IpNet>,
+    /// Secondaries to send a NOTIFY when the zone's serial changes.
+    pub notify: Vec<SocketAddr>,
     content_hash: String,
 }
 
@@ -468,6 +470,7 @@ fn derive_zone(
         origin: z.clone(),
         groups,
         axfr: d.dns.axfr.clone(),
+        notify: d.dns.notify.clone(),
         content_hash,
     }
 }

@@ -1,7 +1,7 @@
 //! `[[domain]]` entries merged with `[defaults]`, and their aliases.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 
 use hickory_proto::rr::rdata::CAA;
@@ -203,6 +203,7 @@ fn domain(
     let soa = soa(m, &domain_name, diags);
     let autodiscover_srv = autodiscover_srv(m, &domain_name, spans, diags);
     let axfr = axfr(m, diags);
+    let notify = notify(m, diags);
     let extra = match m.get("records", |d| &d.records) {
         Some((r, key)) => {
             spans.record(&domain_name, "records", key.clone(), r.span());
@@ -231,6 +232,7 @@ fn domain(
             soa,
             autodiscover_srv,
             axfr,
+            notify,
             extra,
         },
     })
@@ -727,6 +729,33 @@ fn axfr(m: &Merged<'_>, diags: &mut Diagnostics) -> Vec<IpNet> {
             ),
         }
     }
+    out
+}
+
+/// `notify` targets: `192.0.2.1`, `192.0.2.1:5300`, `2001:db8::1` or `[2001:db8::1]:5300`.
+fn notify(m: &Merged<'_>, diags: &mut Diagnostics) -> Vec<SocketAddr> {
+    let Some((list, key)) = m.get("notify", |d| &d.notify) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (j, v) in list.iter().enumerate() {
+        let raw = v.get_ref().trim();
+        let addr = raw
+            .parse::<SocketAddr>()
+            .ok()
+            .or_else(|| raw.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53)));
+        match addr {
+            Some(a) if a.port() != 0 => out.push(a),
+            _ => diags.push(
+                Some(v.span()),
+                format!("{key}[{j}]"),
+                format!(
+                    "`{raw}` is not an address with an optional port (192.0.2.1, 192.0.2.1:5300, [2001:db8::1]:5300)"
+                ),
+            ),
+        }
+    }
+    out.dedup();
     out
 }
 

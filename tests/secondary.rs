@@ -1,0 +1,175 @@
+//! Knot DNS as a real secondary of mailbeacon: it bootstraps every zone by AXFR, ends up with
+//! exactly the records mailbeacon serves, and after a reload picks up the change at once because
+//! mailbeacon sends it a NOTIFY (its SOA refresh timer alone would wait three hours).
+
+mod common;
+use common::*;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CONFIG: &str = r#"
+[server]
+ipv4 = ["192.0.2.1"]
+
+[service.mail]
+incoming = [{ protocol = "imap", host = "mail.{domain}" }]
+outgoing = [{ host = "mail.{domain}" }]
+
+[[domain]]
+name = "example.net"
+aliases = ["alias.example"]
+mx = ["10 mail.{domain}"]
+spf = "v=spf1 mx -all"
+axfr = ["127.0.0.1"]
+notify = ["127.0.0.1:KNOT_PORT"]
+"#;
+
+/// A knotd process, killed on drop.
+struct Knot {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Knot {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Knot {
+    /// Starts knotd as a secondary for `zones`, transferring from `primary`.
+    fn secondary(port: u16, primary: std::net::SocketAddr, zones: &[&str]) -> Knot {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let d = dir.path().display();
+        let mut conf = format!(
+            "server:\n  listen: 127.0.0.1@{port}\n  rundir: {d}\n\
+             database:\n  storage: {d}/db\n\
+             remote:\n  - id: primary\n    address: {}@{}\n\
+             acl:\n  - id: from_primary\n    address: 127.0.0.1\n    action: [notify, transfer]\n\
+             template:\n  - id: default\n    storage: {d}/zones\n    zonefile-load: none\n    journal-content: none\n\
+             zone:\n",
+            primary.ip(),
+            primary.port()
+        );
+        for z in zones {
+            conf.push_str(&format!(
+                "  - domain: {z}\n    master: primary\n    acl: from_primary\n"
+            ));
+        }
+        let path = dir.path().join("knot.conf");
+        std::fs::write(&path, conf).expect("write knot.conf");
+        let child = Command::new("knotd")
+            .arg("-c")
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("knotd runs (Debian package knot)");
+        Knot {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    fn kdig(&self, args: &[&str]) -> String {
+        let out = Command::new("kdig")
+            .arg("@127.0.0.1")
+            .arg("-p")
+            .arg(self.port.to_string())
+            .args(["+time=1", "+retry=0"])
+            .args(args)
+            .output()
+            .expect("kdig runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+/// A port free for UDP and TCP right now (knotd binds both).
+fn free_port() -> u16 {
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let port = udp.local_addr().expect("addr").port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// The records of an AXFR as sorted lines (`name ttl class type data`), SOA included once.
+fn records(axfr: &str) -> Vec<String> {
+    let mut lines: Vec<String> = axfr
+        .lines()
+        .filter(|l| !l.starts_with(';') && !l.trim().is_empty())
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    lines.sort();
+    lines.dedup();
+    lines
+}
+
+/// Polls `check` for up to `limit`.
+fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+#[test]
+fn knot_transfers_every_zone_and_follows_a_reload_by_notify() {
+    let port = free_port();
+    let config = CONFIG.replace("KNOT_PORT", &port.to_string());
+    let s = Served::start(&config);
+    let knot = Knot::secondary(port, s.dns, &["example.net", "alias.example"]);
+
+    for zone in ["example.net", "alias.example"] {
+        let primary = records(&s.kdig(&[zone, "AXFR"]));
+        assert!(primary.len() > 5, "{primary:?}");
+        let mut secondary = Vec::new();
+        let same = eventually(Duration::from_secs(15), || {
+            secondary = records(&knot.kdig(&[zone, "AXFR"]));
+            secondary == primary
+        });
+        assert!(
+            same,
+            "Knot's copy of {zone} differs:\nprimary {primary:#?}\nsecondary {secondary:#?}"
+        );
+    }
+
+    // A change, a reload, and Knot has it within seconds: only a NOTIFY can do that, the SOA
+    // refresh timer is 10800 s.
+    let serial_before = s.kdig(&["example.net", "SOA", "+short"]);
+    std::fs::write(
+        s.config.path(),
+        config.replace("v=spf1 mx -all", "v=spf1 -all"),
+    )
+    .expect("write config");
+    s.hup();
+    let mut seen = String::new();
+    let followed = eventually(Duration::from_secs(15), || {
+        seen = knot.kdig(&["example.net", "TXT", "+short"]);
+        seen.contains("\"v=spf1 -all\"")
+    });
+    assert!(followed, "Knot did not pick up the reload: {seen}");
+    let serial_after = knot.kdig(&["example.net", "SOA", "+short"]);
+    assert_ne!(serial_before, serial_after, "the serial moved");
+    assert_eq!(
+        serial_after,
+        s.kdig(&["example.net", "SOA", "+short"]),
+        "Knot serves mailbeacon's new serial"
+    );
+    // The alias zone carries the same SPF record, so it changed and was announced too.
+    let alias_followed = eventually(Duration::from_secs(15), || {
+        seen = knot.kdig(&["alias.example", "TXT", "+short"]);
+        seen.contains("\"v=spf1 -all\"")
+    });
+    assert!(alias_followed, "alias.example not followed: {seen}");
+}
