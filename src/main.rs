@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod control;
 mod lab;
 mod serve;
 use mailbeacon_model::{LoadError, Model, SerialBook, ZoneSet, load_file, load_str, zonefile};
@@ -57,6 +58,9 @@ enum Command {
         #[command(flatten)]
         listeners: Listeners,
     },
+    /// Make the running `serve` of this configuration reload it: validates it first (errors are
+    /// shown and nothing is sent), then sends SIGHUP and waits for the server's verdict.
+    Reload,
     /// Validate the configuration: one summary line per domain, or every error with its line.
     Check,
     /// Print RFC 1035 master files for every zone (or one).
@@ -88,6 +92,7 @@ fn main() -> ExitCode {
             state,
             listeners,
         } => lab::lab(cli.config.as_deref(), domain, state, listeners),
+        Command::Reload => control::reload(cli.config.as_deref()),
         Command::Check => check(cli.config.as_deref()),
         Command::Records { domain } => records(cli.config.as_deref(), domain.as_deref()),
         Command::Import {

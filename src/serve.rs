@@ -14,6 +14,7 @@ use mailbeacon_model::{Model, TlsMode, ZoneSet};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::Listeners;
+use crate::control::ControlFiles;
 
 /// Runs until stopped.
 pub fn serve(config: Option<&Path>, options: Listeners) -> ExitCode {
@@ -116,14 +117,22 @@ async fn run(model: Model, path: PathBuf, reloadable: bool, options: Listeners) 
     let dns_task = tokio::spawn(dns.run(dns_shared.clone(), None));
     let http_task = tokio::spawn(http.run(http_shared.clone()));
     notify::send(notify::notices(None, &zones));
+    let control = ControlFiles::of(&model);
+    control.announce();
     let mut serving = zones;
-    let waited = until_stopped(|| {
-        if let Some(zones) = reload(&path, reloadable, https_port, &dns_shared, &http_shared) {
-            notify::send(notify::notices(Some(&serving), &zones));
-            serving = zones;
-        }
-    })
-    .await;
+    let waited =
+        until_stopped(
+            || match reload(&path, reloadable, https_port, &dns_shared, &http_shared) {
+                Ok(zones) => {
+                    notify::send(notify::notices(Some(&serving), &zones));
+                    serving = zones;
+                    control.report(Ok(()));
+                }
+                Err(why) => control.report(Err(why)),
+            },
+        )
+        .await;
+    control.withdraw();
     dns_task.abort();
     http_task.abort();
     if let Some(file) = &options.ready_file {
@@ -175,23 +184,24 @@ fn list(addrs: &[SocketAddr]) -> String {
 }
 
 /// Reads the configuration again and swaps it in, returning the zones now served; a broken one
-/// is reported, everything running stays, and `None` comes back.
+/// is logged, everything running stays, and the reason comes back.
 fn reload(
     path: &Path,
     reloadable: bool,
     https_port: Option<u16>,
     dns: &ArcSwap<Responder>,
     http: &Shared,
-) -> Option<ZoneSet> {
+) -> Result<ZoneSet, String> {
     if !reloadable {
-        tracing::warn!("reload: serving the built-in default configuration, nothing to reload");
-        return None;
+        let why = "serving the built-in default configuration, nothing to reload";
+        tracing::warn!("reload: {why}");
+        return Err(why.into());
     }
     let model = match mailbeacon_model::load_file(path) {
         Ok(model) => model,
         Err(e) => {
             tracing::error!("reload failed, still serving the previous configuration:\n{e}");
-            return None;
+            return Err(e.to_string());
         }
     };
     match generation(&model, https_port) {
@@ -202,11 +212,11 @@ fn reload(
                 path.display(),
                 model.domains.len()
             );
-            Some(zones)
+            Ok(zones)
         }
         Err(e) => {
             tracing::error!("reload failed (tls: {e}), still serving the previous configuration");
-            None
+            Err(format!("tls: {e}"))
         }
     }
 }

@@ -279,3 +279,98 @@ fn reload_swaps_zones_and_a_broken_config_keeps_the_old_ones() {
         "old zones keep serving: {still}"
     );
 }
+
+#[test]
+fn the_reload_command_validates_first_then_waits_for_the_servers_verdict() {
+    let s = Served::start(CONFIG);
+    let config = s.config.arg();
+
+    // Broken: refused here with the position, nothing sent, the server keeps serving.
+    std::fs::write(
+        s.config.path(),
+        CONFIG.replace("spf = \"v=spf1 mx -all\"", "spf = 7"),
+    )
+    .unwrap();
+    let out = run(&["reload", "--config", &config]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("{config}:13:7: domain[0].spf")),
+        "{err}"
+    );
+    assert!(err.contains("not reloaded"), "{err}");
+    assert!(
+        s.kdig(&["example.net", "TXT", "+short"])
+            .contains("v=spf1 mx -all")
+    );
+
+    // Good: the command returns once the server has swapped, so the new answer is there at once.
+    std::fs::write(
+        s.config.path(),
+        CONFIG.replace("v=spf1 mx -all", "v=spf1 -all"),
+    )
+    .unwrap();
+    let out = run(&["reload", "--config", &config]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("reloaded"), "{}", stdout(&out));
+    assert!(
+        s.kdig(&["example.net", "TXT", "+short"])
+            .contains("\"v=spf1 -all\"")
+    );
+
+    // Valid as a model but failing in the server: certificate files that are not there. The
+    // server says why, and keeps serving what it had.
+    let missing = format!(
+        "{}\n[tls]\nmode = \"files\"\n\n[[tls.certificate]]\nnames = [\"example.net\"]\ncert = \"missing.pem\"\nkey = \"missing-key.pem\"\n",
+        CONFIG.replace("v=spf1 mx -all", "v=spf1 ?all")
+    );
+    std::fs::write(s.config.path(), missing).unwrap();
+    let out = run(&["reload", "--config", &config]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("did not reload") && err.contains("tls") && err.contains("missing.pem"),
+        "{err}"
+    );
+    assert!(
+        s.kdig(&["example.net", "TXT", "+short"])
+            .contains("\"v=spf1 -all\"")
+    );
+    std::fs::write(
+        s.config.path(),
+        CONFIG.replace("v=spf1 mx -all", "v=spf1 -all"),
+    )
+    .unwrap();
+
+    // Again, then with a pid file that names a process that is not mailbeacon (a stale file
+    // after a crash): never signalled.
+    let out = run(&["reload", "--config", &config]);
+    assert!(
+        out.status.success(),
+        "a second reload works too: {}",
+        stderr(&out)
+    );
+    let pid_file = s.config.dir.path().join("state/serve.pid");
+    assert_eq!(
+        std::fs::read_to_string(&pid_file).unwrap().trim(),
+        s.child.id().to_string()
+    );
+    std::fs::write(&pid_file, "1\n").unwrap();
+    let out = run(&["reload", "--config", &config]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("not a running mailbeacon"),
+        "{}",
+        stderr(&out)
+    );
+
+    // No server for this configuration at all.
+    let elsewhere = ScratchConfig::new(CONFIG);
+    let out = run(&["reload", "--config", &elsewhere.arg()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no running server"),
+        "{}",
+        stderr(&out)
+    );
+}
