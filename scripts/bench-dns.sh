@@ -8,6 +8,8 @@
 #   kxdpgun  (Knot's AF_XDP generator) offers far more queries than one core can answer, so both
 #            servers run at 100% CPU and qps is their capacity. It needs root: the servers run in a
 #            network namespace behind a veth pair (XDP does not work on loopback).
+#            It runs twice: plain queries, and the same queries as validating resolvers send
+#            them, with EDNS and the DO bit (row "kxdpgun-DO").
 #   dnsperf  (the usual tool) over the same path; on this 2-core box it tops out near 110k-140k qps
 #            from one core, below either server's capacity, so its qps mostly measures dnsperf; its
 #            CPU-per-query column still compares the servers.
@@ -60,6 +62,9 @@ _dmarc.example.test TXT
 www.example.test A
 mta-sts.example.test AAAA
 Q
+
+# As validating resolvers send them: EDNS with the DO bit (kxdpgun's `D` flag).
+sed 's/$/ D/' "$tmp/queries" > "$tmp/queries-do"
 
 # Where the servers listen: a veth pair into a namespace when we can make one, else loopback.
 if [ "$(id -u)" = 0 ] && command -v kxdpgun >/dev/null && ip netns add "$ns" 2>/dev/null; then
@@ -116,7 +121,7 @@ hz=$(getconf CLK_TCK)
 kxdpgun_round() { # port
     local before after replies
     before=$(cpu_ticks "$2")
-    replies=$(kxdpgun -t "$secs" -Q 1000000 -F 1 -i "$tmp/queries" -p "$1" -I "${ns}a" \
+    replies=$(kxdpgun -t "$secs" -Q 1000000 -F 1 -i "$tmp/$mix" -p "$1" -I "${ns}a" \
         -R "$remote_mac" "$server" 2>&1 | awk '/total replies/ {print $3}')
     after=$(cpu_ticks "$2")
     echo "${replies:-0} $((after - before))"
@@ -133,28 +138,33 @@ dnsperf_round() { # port
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # Alternating rounds, so that a slow spell of this shared machine hits both servers alike.
-bench() { # generator
+bench() { # generator [query file]
     local gen=$1 r nq nt mq mt
-    : > "$tmp/$gen.rounds"
+    local label=$gen${2:+-DO}
+    mix=${2:-queries}
+    : > "$tmp/$label.rounds"
     for r in $(seq "$rounds"); do
         read -r nq nt < <("${gen}_round" 5391 "$nsd_pids")
         read -r mq mt < <("${gen}_round" 5392 "$mb_pids")
         awk -v nq="$nq" -v nt="$nt" -v mq="$mq" -v mt="$mt" -v s="$secs" -v hz="$hz" -v r="$r" 'BEGIN {
             nu = nt / hz * 1e6 / nq; mu = mt / hz * 1e6 / mq
             printf "%d %.0f %.2f %.0f %.2f %.3f %.3f\n", r, nq / s, nu, mq / s, mu, mq / nq, mu / nu }' \
-            | tee -a "$tmp/$gen.rounds" | awk -v g="$gen" '{ printf "%s round %d: nsd %s qps %s µs, mailbeacon %s qps %s µs\n", g, $1, $2, $3, $4, $5 }'
+            | tee -a "$tmp/$label.rounds" | awk -v g="$label" '{ printf "%s round %d: nsd %s qps %s µs, mailbeacon %s qps %s µs\n", g, $1, $2, $3, $4, $5 }'
     done
-    local col="$tmp/$gen.rounds"
+    local col="$tmp/$label.rounds"
     {
-        printf "%-9s nsd         %-8.0f %s\n" "$gen" "$(cut -d' ' -f2 "$col" | median)" "$(cut -d' ' -f3 "$col" | median)"
-        printf "%-9s mailbeacon  %-8.0f %s\n" "$gen" "$(cut -d' ' -f4 "$col" | median)" "$(cut -d' ' -f5 "$col" | median)"
-        printf "%-9s ratio: %.2fx NSD qps, %.2fx NSD CPU per query (medians of %d rounds of %ss)\n" "$gen" \
+        printf "%-11s nsd         %-8.0f %s\n" "$label" "$(cut -d' ' -f2 "$col" | median)" "$(cut -d' ' -f3 "$col" | median)"
+        printf "%-11s mailbeacon  %-8.0f %s\n" "$label" "$(cut -d' ' -f4 "$col" | median)" "$(cut -d' ' -f5 "$col" | median)"
+        printf "%-11s ratio: %.2fx NSD qps, %.2fx NSD CPU per query (medians of %d rounds of %ss)\n" "$label" \
             "$(cut -d' ' -f6 "$col" | median)" "$(cut -d' ' -f7 "$col" | median)" "$rounds" "$secs"
     } >> "$tmp/summary"
 }
 
-if [ ${#netns[@]} -gt 0 ]; then bench kxdpgun; fi
+if [ ${#netns[@]} -gt 0 ]; then
+    bench kxdpgun
+    bench kxdpgun queries-do
+fi
 bench dnsperf
 echo
-echo "generator server      qps      CPU µs/query (medians)"
+echo "generator   server      qps      CPU µs/query (medians)"
 cat "$tmp/summary"

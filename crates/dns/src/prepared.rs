@@ -4,9 +4,13 @@
 //! general path ([`crate::responder`]) is run once, ahead of time, and its bytes are kept. A query
 //! is then answered by parsing only its header and question, one hash lookup on the lower-cased
 //! name and type, a copy, and three patches: the ID, the RD/CD flags, and the question name in the
-//! client's letter case. Anything unusual (other opcodes, EDNS options or the DO bit, compression in
-//! the question, a name we do not have, an answer larger than the client accepts) is declined and
-//! goes to the general path, which produced these bytes in the first place, so both paths agree.
+//! client's letter case, plus the DO bit of our OPT record. Queries as recursive resolvers send them
+//! (EDNS with the DO bit, a cookie, padding) take this path too: the zones are unsigned and the
+//! general path ignores those options, so the answer is the same bytes. Anything unusual (other
+//! opcodes, EDNS options the general path does parse — NSID, client subnet, DNSSEC algorithm lists —
+//! compression in the question, a name we do not have, an answer larger than the client accepts) is
+//! declined and goes to the general path, which produced these bytes in the first place, so both
+//! paths agree.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -45,12 +49,23 @@ pub struct Prepared {
 struct Entry {
     /// The answer to a query without EDNS (absent when it exceeds 512 octets).
     plain: Option<Box<[u8]>>,
-    /// The answer to a query with a plain EDNS(0) OPT record.
+    /// The answer to a query with an EDNS(0) OPT record; our OPT (no options) is its last
+    /// [`OPT_LEN`] octets, so that the DO bit can be patched.
     edns: Option<Box<[u8]>>,
 }
 
 /// Longest wire name (RFC 1035 §2.3.4) plus the two type octets.
 const MAX_KEY: usize = 255 + 2;
+
+/// An OPT record without options: root name, type, class, TTL (ext-rcode, version, flags), RDLENGTH.
+const OPT_LEN: usize = 11;
+/// Where the DO bit sits, counted back from the end of an answer that ends with our OPT record.
+const DO_FROM_END: usize = 4;
+
+/// EDNS options that hickory-proto decodes (and may refuse as malformed) rather than carrying as
+/// opaque bytes: NSID, DAU, DHU, N3U, client subnet. A query with one goes to the general path, so
+/// that a malformed one gets the same FORMERR there.
+const PARSED_OPTIONS: [u16; 5] = [3, 5, 6, 7, 8];
 
 impl Prepared {
     /// Runs the general path for every (name, type) of `authority`.
@@ -95,7 +110,7 @@ impl Prepared {
                     key,
                     Entry {
                         plain: usable(plain),
-                        edns: usable(edns),
+                        edns: usable(edns).filter(|b| ends_with_plain_opt(b)),
                     },
                 );
             }
@@ -121,15 +136,15 @@ impl Prepared {
         let Some(entry) = self.map.get(&q.key[..q.key_len]) else {
             return false;
         };
-        let prepared = match q.payload {
+        let prepared = match q.edns {
             None => entry.plain.as_deref(),
             Some(_) => entry.edns.as_deref(),
         };
         let Some(prepared) = prepared else {
             return false;
         };
-        if let Some(payload) = q.payload
-            && prepared.len() > usize::from(payload.clamp(512, MAX_UDP_PAYLOAD))
+        if let Some(edns) = q.edns
+            && prepared.len() > usize::from(edns.payload.clamp(512, MAX_UDP_PAYLOAD))
         {
             return false;
         }
@@ -140,7 +155,21 @@ impl Prepared {
         out[3] = (out[3] & !0x10) | (query[3] & 0x10); // CD
         // The question in the client's letter case (the name has the same length in any case).
         out[12..12 + q.name_len].copy_from_slice(&query[12..12 + q.name_len]);
+        if let Some(edns) = q.edns {
+            // RFC 3225 §3: the DO bit is copied into the response.
+            let flags = out.len() - DO_FROM_END;
+            out[flags] = (out[flags] & !0x80) | if edns.dnssec_ok { 0x80 } else { 0 };
+        }
         true
+    }
+}
+
+/// Whether `answer` ends with an OPT record without options (checked once per prepared answer,
+/// so that patching the DO bit can never touch anything else).
+fn ends_with_plain_opt(answer: &[u8]) -> bool {
+    answer.len() >= 12 + OPT_LEN && {
+        let opt = &answer[answer.len() - OPT_LEN..];
+        opt[0] == 0 && be(opt, 1) == 41 && be(opt, 9) == 0
     }
 }
 
@@ -149,8 +178,17 @@ struct SimpleQuery {
     key: [u8; MAX_KEY],
     key_len: usize,
     name_len: usize,
-    /// `Some(advertised size)` when the query carries a plain EDNS(0) OPT record.
-    payload: Option<u16>,
+    /// Present when the query carries an EDNS(0) OPT record.
+    edns: Option<QueryEdns>,
+}
+
+/// What the fast path uses of a query's OPT record.
+#[derive(Clone, Copy)]
+struct QueryEdns {
+    /// The advertised UDP payload size.
+    payload: u16,
+    /// The DO bit.
+    dnssec_ok: bool,
 }
 
 impl SimpleQuery {
@@ -194,21 +232,23 @@ impl SimpleQuery {
         }
         key[name_len..name_len + 2].copy_from_slice(qtype);
         let mut end = i + 4;
-        let mut payload = None;
+        let mut edns = None;
         if ar == 1 {
-            // OPT: root name, type 41, class = payload, ext-rcode 0, version 0, no DO, no options.
-            let opt = q.get(end..end + 11)?;
-            if opt[0] != 0
-                || be(opt, 1) != 41
-                || opt[5] != 0
-                || opt[6] != 0
-                || opt[7] & 0x80 != 0
-                || be(opt, 9) != 0
-            {
+            // OPT: root name, type 41, class = payload, ext-rcode 0, version 0, then options.
+            let opt = q.get(end..end + OPT_LEN)?;
+            if opt[0] != 0 || be(opt, 1) != 41 || opt[5] != 0 || opt[6] != 0 {
                 return None;
             }
-            payload = Some(be(opt, 3));
-            end += 11;
+            edns = Some(QueryEdns {
+                payload: be(opt, 3),
+                dnssec_ok: opt[7] & 0x80 != 0,
+            });
+            end += OPT_LEN;
+            let options = q.get(end..end + usize::from(be(opt, 9)))?;
+            if !opaque_options(options) {
+                return None;
+            }
+            end += options.len();
         }
         if end != q.len() {
             return None;
@@ -217,9 +257,25 @@ impl SimpleQuery {
             key,
             key_len: name_len + 2,
             name_len,
-            payload,
+            edns,
         })
     }
+}
+
+/// Whether `options` (an OPT record's RDATA) is a well-formed list of options that the general
+/// path carries without interpreting (cookies, padding, keepalive, anything unknown).
+fn opaque_options(mut options: &[u8]) -> bool {
+    while !options.is_empty() {
+        if options.len() < 4 {
+            return false;
+        }
+        let (code, len) = (be(options, 0), usize::from(be(options, 2)));
+        if PARSED_OPTIONS.contains(&code) || options.len() < 4 + len {
+            return false;
+        }
+        options = &options[4 + len..];
+    }
+    true
 }
 
 fn be(b: &[u8], i: usize) -> u16 {
@@ -252,6 +308,7 @@ fn query_bytes(name: &Name, qtype: RecordType, edns: bool) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
     use mailbeacon_model::{DEFAULT_CONFIG, ZoneSet, load_str};
 
     fn authority() -> Authority {
@@ -260,22 +317,56 @@ mod tests {
         Authority::new(&ZoneSet::derive(&model))
     }
 
+    /// How a client may dress a query: the fast path must answer all but the last as the general
+    /// path does, and decline the last.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Dress {
+        Plain,
+        Edns,
+        /// As a validating resolver asks: DO set, a client cookie, padding, an unknown option.
+        ResolverLike,
+        /// Client subnet: an option hickory-proto decodes.
+        Subnet,
+    }
+
     /// A query for `name` in mixed letter case with a given ID and RD, as raw bytes.
-    fn mixed_case_query(name: &Name, qtype: RecordType, id: u16, edns: bool) -> Vec<u8> {
-        let mut bytes = query_bytes(name, qtype, edns);
-        bytes[..2].copy_from_slice(&id.to_be_bytes());
-        bytes[2] |= 0x01; // RD
-        let mut i = 12;
-        while bytes[i] != 0 {
-            let len = usize::from(bytes[i]);
-            for (k, b) in bytes[i + 1..i + 1 + len].iter_mut().enumerate() {
-                if k % 2 == 0 {
-                    *b = b.to_ascii_uppercase();
+    fn mixed_case_query(name: &Name, qtype: RecordType, id: u16, dress: Dress) -> Vec<u8> {
+        let mut m = Message::new(id, MessageType::Query, OpCode::Query);
+        m.metadata.recursion_desired = true;
+        let mixed: String = name
+            .to_ascii()
+            .chars()
+            .enumerate()
+            .map(|(i, c)| {
+                if i % 2 == 0 {
+                    c.to_ascii_uppercase()
+                } else {
+                    c
                 }
+            })
+            .collect();
+        m.queries
+            .push(Query::query(Name::from_ascii(&mixed).expect("name"), qtype));
+        if dress != Dress::Plain {
+            let mut e = Edns::new();
+            e.set_max_payload(MAX_UDP_PAYLOAD);
+            match dress {
+                Dress::ResolverLike => {
+                    e.set_dnssec_ok(true);
+                    let options = e.options_mut();
+                    options.insert(EdnsOption::Unknown(10, vec![1, 2, 3, 4, 5, 6, 7, 8]));
+                    options.insert(EdnsOption::Unknown(12, vec![0; 7]));
+                    options.insert(EdnsOption::Unknown(65001, vec![9]));
+                }
+                Dress::Subnet => {
+                    let subnet = ClientSubnet::new(Ipv4Addr::new(192, 0, 2, 0).into(), 24, 0);
+                    e.options_mut().insert(EdnsOption::Subnet(subnet));
+                }
+                _ => {}
             }
-            i += 1 + len;
+            m.edns = Some(e);
         }
-        bytes
+        m.to_vec().expect("query encodes")
     }
 
     /// Same header, question bytes (letter case included) and sections. Bytes may differ elsewhere:
@@ -290,22 +381,68 @@ mod tests {
         let mut checked = 0;
         for (name, present) in authority.names() {
             for qtype in COMMON_TYPES.iter().copied().chain(present) {
-                for edns in [false, true] {
-                    let q = mixed_case_query(name, qtype, 0xBEEF, edns);
+                for dress in [
+                    Dress::Plain,
+                    Dress::Edns,
+                    Dress::ResolverLike,
+                    Dress::Subnet,
+                ] {
+                    let q = mixed_case_query(name, qtype, 0xBEEF, dress);
                     let general = respond_general(&authority, &q, Transport::Udp, peer);
-                    if prepared.answer(&q, &mut out) {
-                        let what = format!("{name} {qtype} edns={edns}");
-                        let question_end = q.len() - if edns { 11 } else { 0 };
-                        assert_eq!(out[..question_end], general[0][..question_end], "{what}");
-                        let fast = Message::from_vec(&out).expect("fast answer parses");
-                        let slow = Message::from_vec(&general[0]).expect("general answer parses");
-                        assert_eq!(fast, slow, "{what}");
-                        checked += 1;
+                    let what = format!("{name} {qtype} {dress:?}");
+                    if !prepared.answer(&q, &mut out) {
+                        assert_ne!(
+                            (dress, qtype),
+                            (Dress::ResolverLike, RecordType::SOA),
+                            "{what} declined"
+                        );
+                        continue;
                     }
+                    assert_ne!(dress, Dress::Subnet, "{what}: a parsed option is declined");
+                    let question_end = 12 + q[12..].iter().position(|&b| b == 0).unwrap() + 5;
+                    assert_eq!(out[..question_end], general[0][..question_end], "{what}");
+                    let fast = Message::from_vec(&out).expect("fast answer parses");
+                    let slow = Message::from_vec(&general[0]).expect("general answer parses");
+                    assert_eq!(fast, slow, "{what}");
+                    if dress == Dress::ResolverLike {
+                        assert!(
+                            fast.edns.expect("OPT").flags().dnssec_ok,
+                            "{what}: DO echoed"
+                        );
+                    }
+                    checked += 1;
                 }
             }
         }
-        assert!(checked > 200, "fast path answered {checked} queries");
+        assert!(checked > 600, "fast path answered {checked} queries");
+    }
+
+    #[test]
+    fn the_do_bit_is_echoed_both_ways_from_one_prepared_answer() {
+        let authority = authority();
+        let prepared = Prepared::build(&authority);
+        let name = Name::from_ascii("example.test.").unwrap();
+        let mut out = Vec::new();
+        let resolver = mixed_case_query(&name, RecordType::MX, 1, Dress::ResolverLike);
+        assert!(prepared.answer(&resolver, &mut out));
+        assert!(
+            Message::from_vec(&out)
+                .unwrap()
+                .edns
+                .unwrap()
+                .flags()
+                .dnssec_ok
+        );
+        let edns = mixed_case_query(&name, RecordType::MX, 1, Dress::Edns);
+        assert!(prepared.answer(&edns, &mut out));
+        assert!(
+            !Message::from_vec(&out)
+                .unwrap()
+                .edns
+                .unwrap()
+                .flags()
+                .dnssec_ok
+        );
     }
 
     #[test]
@@ -316,11 +453,23 @@ mod tests {
         let mut out = Vec::new();
         let good = query_bytes(&name, RecordType::SOA, true);
         assert!(prepared.answer(&good, &mut out));
-        // DO bit set.
-        let mut dnssec = good.clone();
-        let n = dnssec.len();
-        dnssec[n - 4] |= 0x80;
-        assert!(!prepared.answer(&dnssec, &mut out));
+        // EDNS version 1 (BADVERS on the general path) and an extended rcode.
+        let n = good.len();
+        let mut v1 = good.clone();
+        v1[n - 5] = 1;
+        assert!(!prepared.answer(&v1, &mut out));
+        let mut ext = good.clone();
+        ext[n - 6] = 1;
+        assert!(!prepared.answer(&ext, &mut out));
+        // An option whose length runs past the record, and an option cut short.
+        let mut overrun = good.clone();
+        overrun[n - 1] = 4;
+        overrun.extend_from_slice(&[0, 10, 0, 9]);
+        assert!(!prepared.answer(&overrun, &mut out));
+        let mut short = good.clone();
+        short[n - 1] = 2;
+        short.extend_from_slice(&[0, 10]);
+        assert!(!prepared.answer(&short, &mut out));
         // Unknown name, other opcode, truncated packet, trailing garbage.
         assert!(!prepared.answer(
             &query_bytes(
