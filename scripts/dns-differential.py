@@ -5,8 +5,9 @@ For every configuration given (default: config/mailbeacon.toml and config/exampl
 zones printed by `mailbeacon records` are loaded into knotd on one loopback port while
 `mailbeacon serve` runs on another. The same queries (every name and type in the zones, common
 types at every name, names that do not exist, empty non-terminals, letter-case variants, names
-outside the zones) go to both, over UDP, and rcode, the AA and TC flags and the answer and authority
-RRsets are compared. Any difference fails, except those listed in DELIBERATE (also in README.md).
+outside the zones) go to both, over UDP, each dressed three ways (EDNS; no EDNS; EDNS with the DO
+bit and a cookie, as validating resolvers ask), and rcode, the AA and TC flags, the presence of
+EDNS and the echoed DO bit, and the answer and authority RRsets are compared. Any difference fails, except those listed in DELIBERATE (also in README.md).
 
 Usage: scripts/dns-differential.py [--bin target/debug/mailbeacon] [CONFIG...]
 """
@@ -23,6 +24,7 @@ import sys
 import tempfile
 import time
 
+import dns.edns
 import dns.flags
 import dns.message
 import dns.name
@@ -126,6 +128,26 @@ def queries(zone_texts):
     return out
 
 
+DRESSES = ("edns", "plain", "resolver")
+
+
+def dressed(qname, qtype):
+    """The query as clients send it: EDNS with a 1232-octet buffer (stub resolvers, kdig); without
+    EDNS (old stubs: 512 octets, so truncation is compared too); as validating resolvers send it
+    (EDNS, DO bit, a client cookie)."""
+    for dress in DRESSES:
+        if dress == "plain":
+            q = dns.message.make_query(qname, qtype, use_edns=False)
+        elif dress == "edns":
+            q = dns.message.make_query(qname, qtype, use_edns=0, payload=1232)
+        else:
+            cookie = dns.edns.GenericOption(dns.edns.COOKIE, bytes(range(1, 9)))
+            q = dns.message.make_query(qname, qtype, use_edns=0, payload=1232, want_dnssec=True,
+                                       options=[cookie])
+        q.flags &= ~dns.flags.RD
+        yield dress, q
+
+
 def rrsets(section):
     return sorted((r.name.to_text().lower(), r.rdtype, sorted(rd.to_text().lower() for rd in r)) for r in section)
 
@@ -139,6 +161,10 @@ def compare(qname, qtype, a, b):
         fb = bool(b.flags & dns.flags.from_text(flag))
         if fa != fb:
             diffs.append(f"{flag} {fa} vs {fb}")
+    if (a.edns >= 0) != (b.edns >= 0):
+        diffs.append(f"EDNS {a.edns} vs {b.edns}")
+    elif a.edns >= 0 and (a.ednsflags & dns.flags.DO) != (b.ednsflags & dns.flags.DO):
+        diffs.append(f"DO {bool(a.ednsflags & dns.flags.DO)} vs {bool(b.ednsflags & dns.flags.DO)}")
     if rrsets(a.answer) != rrsets(b.answer):
         diffs.append(f"answer {rrsets(a.answer)} vs {rrsets(b.answer)}")
     if rrsets(a.authority) != rrsets(b.authority):
@@ -172,18 +198,17 @@ def main():
             procs.append(mb)
             qs = queries(texts)
             for qname, qtype in qs:
-                q = dns.message.make_query(qname, qtype, use_edns=0, payload=1232)
-                q.flags &= ~dns.flags.RD
-                ours = dns.query.udp(q, "127.0.0.1", port=mport, timeout=2)
-                theirs = dns.query.udp(q, "127.0.0.1", port=kport, timeout=2)
-                diffs = compare(qname, qtype, ours, theirs)
-                total += 1
-                if diffs and qtype in DELIBERATE and all(d.startswith("answer") for d in diffs):
-                    deliberate += 1
-                elif diffs:
-                    failures += 1
-                    print(f"DIFF {config} {qname} {qtype}: " + "; ".join(diffs))
-            print(f"ok   {config}: {len(qs)} queries compared with Knot")
+                for dress, q in dressed(qname, qtype):
+                    ours = dns.query.udp(q, "127.0.0.1", port=mport, timeout=2)
+                    theirs = dns.query.udp(q, "127.0.0.1", port=kport, timeout=2)
+                    diffs = compare(qname, qtype, ours, theirs)
+                    total += 1
+                    if diffs and qtype in DELIBERATE and all(d.startswith("answer") for d in diffs):
+                        deliberate += 1
+                    elif diffs:
+                        failures += 1
+                        print(f"DIFF {config} {qname} {qtype} ({dress}): " + "; ".join(diffs))
+            print(f"ok   {config}: {len(qs)} queries, each {len(DRESSES)} ways, compared with Knot")
         finally:
             for p in procs:
                 p.send_signal(signal.SIGTERM)
