@@ -1,6 +1,6 @@
-//! Knot DNS as a real secondary of mailbeacon: it bootstraps every zone by AXFR, ends up with
-//! exactly the records mailbeacon serves, and after a reload picks up the change at once because
-//! mailbeacon sends it a NOTIFY (its SOA refresh timer alone would wait three hours).
+//! Knot DNS and NSD as real secondaries of mailbeacon: each bootstraps every zone by AXFR, ends up
+//! with exactly the records mailbeacon serves, and after a reload picks up the change at once
+//! because mailbeacon sends it a NOTIFY (its SOA refresh timer alone would wait three hours).
 
 mod common;
 use common::*;
@@ -22,26 +22,26 @@ aliases = ["alias.example"]
 mx = ["10 mail.{domain}"]
 spf = "v=spf1 mx -all"
 axfr = ["127.0.0.1"]
-notify = ["127.0.0.1:KNOT_PORT"]
+notify = ["127.0.0.1:SECONDARY_PORT"]
 "#;
 
-/// A knotd process, killed on drop.
-struct Knot {
+/// A secondary name server process (knotd or nsd), killed on drop.
+struct Secondary {
     child: Child,
     port: u16,
     _dir: tempfile::TempDir,
 }
 
-impl Drop for Knot {
+impl Drop for Secondary {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-impl Knot {
+impl Secondary {
     /// Starts knotd as a secondary for `zones`, transferring from `primary`.
-    fn secondary(port: u16, primary: std::net::SocketAddr, zones: &[&str]) -> Knot {
+    fn knot(port: u16, primary: std::net::SocketAddr, zones: &[&str]) -> Secondary {
         let dir = tempfile::tempdir().expect("temp dir");
         let d = dir.path().display();
         let mut conf = format!(
@@ -68,7 +68,41 @@ impl Knot {
             .stderr(Stdio::null())
             .spawn()
             .expect("knotd runs (Debian package knot)");
-        Knot {
+        Secondary {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    /// Starts NSD as a secondary for `zones`, transferring from `primary`.
+    fn nsd(port: u16, primary: std::net::SocketAddr, zones: &[&str]) -> Secondary {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let d = dir.path().display();
+        let mut conf = format!(
+            "server:\n  ip-address: 127.0.0.1@{port}\n  server-count: 1\n  zonesdir: \"{d}\"\n\
+             \x20 database: \"\"\n  zonelistfile: \"{d}/zone.list\"\n  pidfile: \"{d}/nsd.pid\"\n\
+             \x20 xfrdfile: \"{d}/xfrd.state\"\n  xfrdir: \"{d}\"\n  username: \"\"\n  verbosity: 1\n\
+             remote-control:\n  control-enable: no\n"
+        );
+        for z in zones {
+            conf.push_str(&format!(
+                "zone:\n  name: {z}\n  zonefile: {z}.zone\n  request-xfr: AXFR {}@{} NOKEY\n  allow-notify: 127.0.0.1 NOKEY\n  provide-xfr: 127.0.0.1 NOKEY\n",
+                primary.ip(),
+                primary.port()
+            ));
+        }
+        let path = dir.path().join("nsd.conf");
+        std::fs::write(&path, conf).expect("write nsd.conf");
+        let child = Command::new("nsd")
+            .arg("-d")
+            .arg("-c")
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nsd runs (Debian package nsd)");
+        Secondary {
             child,
             port,
             _dir: dir,
@@ -125,26 +159,36 @@ fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
 
 #[test]
 fn knot_transfers_every_zone_and_follows_a_reload_by_notify() {
+    follows(Secondary::knot);
+}
+
+#[test]
+fn nsd_transfers_every_zone_and_follows_a_reload_by_notify() {
+    follows(Secondary::nsd);
+}
+
+/// The whole story against one kind of secondary.
+fn follows(start: fn(u16, std::net::SocketAddr, &[&str]) -> Secondary) {
     let port = free_port();
-    let config = CONFIG.replace("KNOT_PORT", &port.to_string());
+    let config = CONFIG.replace("SECONDARY_PORT", &port.to_string());
     let s = Served::start(&config);
-    let knot = Knot::secondary(port, s.dns, &["example.net", "alias.example"]);
+    let secondary = start(port, s.dns, &["example.net", "alias.example"]);
 
     for zone in ["example.net", "alias.example"] {
         let primary = records(&s.kdig(&[zone, "AXFR"]));
         assert!(primary.len() > 5, "{primary:?}");
-        let mut secondary = Vec::new();
+        let mut copy = Vec::new();
         let same = eventually(Duration::from_secs(15), || {
-            secondary = records(&knot.kdig(&[zone, "AXFR"]));
-            secondary == primary
+            copy = records(&secondary.kdig(&[zone, "AXFR"]));
+            copy == primary
         });
         assert!(
             same,
-            "Knot's copy of {zone} differs:\nprimary {primary:#?}\nsecondary {secondary:#?}"
+            "the secondary's copy of {zone} differs:\nprimary {primary:#?}\nsecondary {copy:#?}"
         );
     }
 
-    // A change, a reload, and Knot has it within seconds: only a NOTIFY can do that, the SOA
+    // A change, a reload, and the secondary has it within seconds: only a NOTIFY can do that, the SOA
     // refresh timer is 10800 s.
     let serial_before = s.kdig(&["example.net", "SOA", "+short"]);
     std::fs::write(
@@ -155,20 +199,20 @@ fn knot_transfers_every_zone_and_follows_a_reload_by_notify() {
     s.hup();
     let mut seen = String::new();
     let followed = eventually(Duration::from_secs(15), || {
-        seen = knot.kdig(&["example.net", "TXT", "+short"]);
+        seen = secondary.kdig(&["example.net", "TXT", "+short"]);
         seen.contains("\"v=spf1 -all\"")
     });
-    assert!(followed, "Knot did not pick up the reload: {seen}");
-    let serial_after = knot.kdig(&["example.net", "SOA", "+short"]);
+    assert!(followed, "the secondary did not pick up the reload: {seen}");
+    let serial_after = secondary.kdig(&["example.net", "SOA", "+short"]);
     assert_ne!(serial_before, serial_after, "the serial moved");
     assert_eq!(
         serial_after,
         s.kdig(&["example.net", "SOA", "+short"]),
-        "Knot serves mailbeacon's new serial"
+        "the secondary serves mailbeacon's new serial"
     );
     // The alias zone carries the same SPF record, so it changed and was announced too.
     let alias_followed = eventually(Duration::from_secs(15), || {
-        seen = knot.kdig(&["alias.example", "TXT", "+short"]);
+        seen = secondary.kdig(&["alias.example", "TXT", "+short"]);
         seen.contains("\"v=spf1 -all\"")
     });
     assert!(alias_followed, "alias.example not followed: {seen}");
