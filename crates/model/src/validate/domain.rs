@@ -710,52 +710,59 @@ fn autodiscover_srv(
 }
 
 fn axfr(m: &Merged<'_>, diags: &mut Diagnostics) -> Vec<IpNet> {
-    let Some((list, key)) = m.get("axfr", |d| &d.axfr) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for (j, v) in list.iter().enumerate() {
-        let raw = v.get_ref().trim();
-        let net = raw
-            .parse::<IpNet>()
-            .ok()
-            .or_else(|| raw.parse::<IpAddr>().ok().map(IpNet::from));
-        match net {
-            Some(n) => out.push(n.trunc()),
-            None => diags.push(
-                Some(v.span()),
-                format!("{key}[{j}]"),
-                format!("`{raw}` is not an IP address or network (192.0.2.0/24)"),
-            ),
-        }
-    }
-    out
+    addresses(
+        m.get("axfr", |d| &d.axfr),
+        |raw| {
+            raw.parse::<IpNet>()
+                .ok()
+                .or_else(|| raw.parse::<IpAddr>().ok().map(IpNet::from))
+                .map(|n| n.trunc())
+        },
+        "an IP address or network (192.0.2.0/24)",
+        diags,
+    )
 }
 
 /// `notify` targets: `192.0.2.1`, `192.0.2.1:5300`, `2001:db8::1` or `[2001:db8::1]:5300`.
 fn notify(m: &Merged<'_>, diags: &mut Diagnostics) -> Vec<SocketAddr> {
-    let Some((list, key)) = m.get("notify", |d| &d.notify) else {
+    let mut out = addresses(
+        m.get("notify", |d| &d.notify),
+        |raw| {
+            raw.parse::<SocketAddr>()
+                .ok()
+                .or_else(|| raw.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53)))
+                .filter(|a| a.port() != 0)
+        },
+        "an address with an optional port (192.0.2.1, 192.0.2.1:5300, [2001:db8::1]:5300)",
+        diags,
+    );
+    out.dedup();
+    out
+}
+
+/// Parses every entry of an address list with `parse`; each one it refuses is reported as not
+/// being `what`.
+fn addresses<T>(
+    list: Option<(&Vec<Spanned<String>>, String)>,
+    parse: impl Fn(&str) -> Option<T>,
+    what: &str,
+    diags: &mut Diagnostics,
+) -> Vec<T> {
+    let Some((list, key)) = list else {
         return Vec::new();
     };
     let mut out = Vec::new();
     for (j, v) in list.iter().enumerate() {
         let raw = v.get_ref().trim();
-        let addr = raw
-            .parse::<SocketAddr>()
-            .ok()
-            .or_else(|| raw.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53)));
-        match addr {
-            Some(a) if a.port() != 0 => out.push(a),
-            _ => diags.push(
+        match parse(raw) {
+            Some(a) => out.push(a),
+            None => diags.push(
                 Some(v.span()),
                 format!("{key}[{j}]"),
-                format!(
-                    "`{raw}` is not an address with an optional port (192.0.2.1, 192.0.2.1:5300, [2001:db8::1]:5300)"
-                ),
+                format!("`{raw}` is not {what}"),
             ),
         }
     }
-    out.dedup();
     out
 }
 
