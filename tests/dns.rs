@@ -207,6 +207,32 @@ fn axfr_for_allowed_peers_only() {
 }
 
 #[test]
+fn tsig_signed_requests_get_notauth_badkey_unsigned() {
+    let s = Served::start(CONFIG);
+    let key = "hmac-sha256:transfer-key:c2VjcmV0c2VjcmV0c2VjcmV0";
+    // Knot's client checks the reply: it names the TSIG error it got.
+    let query = s.kdig(&["-y", key, "example.net", "SOA"]);
+    assert!(query.contains("status: BADKEY"), "{query}");
+    assert!(
+        query.contains("transfer-key.") && query.contains("TSIG"),
+        "{query}"
+    );
+    // Even from an address allowed to transfer: a key we do not hold authorises nothing, and no
+    // record leaks.
+    let axfr = s.kdig(&["-y", key, "example.net", "AXFR"]);
+    assert!(axfr.contains("BADKEY"), "{axfr}");
+    assert!(!axfr.contains("\tSOA\t"), "{axfr}");
+    // BIND's dig reports the plain RCODE.
+    let dig = std::process::Command::new("dig")
+        .args(["@127.0.0.1", "-p", &s.dns.port().to_string(), "-y", key])
+        .args(["example.net", "SOA", "+time=2", "+tries=1"])
+        .output()
+        .expect("dig runs");
+    let dig = String::from_utf8_lossy(&dig.stdout);
+    assert!(dig.contains("status: NOTAUTH"), "{dig}");
+}
+
+#[test]
 fn axfr_refused_without_permission() {
     let s = Served::start(&CONFIG.replace("axfr = [\"127.0.0.1\"]\n", ""));
     let out = s.kdig(&["example.net", "AXFR"]);

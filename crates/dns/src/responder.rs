@@ -8,7 +8,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::{DNSClass, RecordType};
+use hickory_proto::rr::rdata::TSIG;
+use hickory_proto::rr::rdata::tsig::TsigError;
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use mailbeacon_model::ZoneSet;
 
 use crate::authority::Authority;
@@ -141,6 +143,14 @@ pub fn respond_general(
             return vec![finish(response, ResponseCode::BADVERS, limit)];
         }
     }
+    // hickory-proto leaves a TSIG in the additional section when built without DNSSEC support.
+    let tsig = request.additionals.iter().find_map(|r| match &r.data {
+        RData::TSIG(tsig) => Some((&r.name, tsig)),
+        _ => None,
+    });
+    if let Some((key, tsig)) = tsig {
+        return vec![unknown_key(response, key, tsig, limit)];
+    }
     if request.metadata.op_code != OpCode::Query {
         return vec![finish(response, ResponseCode::NotImp, limit)];
     }
@@ -171,6 +181,25 @@ pub fn respond_general(
     response.authorities = answer.authorities;
     response.additionals = answer.additionals;
     vec![finish(response, answer.rcode, limit)]
+}
+
+/// The answer to a TSIG-signed request: we hold no keys, so RFC 8945 §5.2.1 applies — NOTAUTH,
+/// and an unsigned TSIG record naming the client's key with error BADKEY, so that a secondary
+/// configured with a key logs why its transfer failed instead of rejecting an unsigned answer.
+fn unknown_key(mut response: Message, key: &Name, signature: &TSIG, limit: usize) -> Vec<u8> {
+    let tsig = TSIG::new(
+        signature.algorithm.clone(),
+        signature.time,
+        signature.fudge,
+        Vec::new(),
+        response.metadata.id,
+        Some(TsigError::BadKey),
+        Vec::new(),
+    );
+    let mut record = Record::from_rdata(key.clone(), 0, tsig);
+    record.dns_class = DNSClass::ANY;
+    response.signature = Some(Box::new(record));
+    finish(response, ResponseCode::NotAuth, limit)
 }
 
 fn transfer(
