@@ -134,12 +134,11 @@ async fn notify_one(notice: &Notice, target: SocketAddr) -> Result<(), String> {
     let mut last = String::from("no answer");
     let mut buf = [0u8; 4096];
     for _ in 0..ATTEMPTS {
-        if let Err(e) = sock.send(&packet).await {
-            last = e.to_string();
-        } else {
-            let deadline = tokio::time::Instant::now() + wait;
+        let deadline = tokio::time::Instant::now() + wait;
+        match sock.send(&packet).await {
+            Err(e) => last = e.to_string(),
             // Unrelated datagrams (a late reply to nothing, garbage) do not end the wait.
-            loop {
+            Ok(_) => loop {
                 match tokio::time::timeout_at(deadline, sock.recv(&mut buf)).await {
                     Err(_) => break,
                     Ok(Err(e)) => {
@@ -152,10 +151,10 @@ async fn notify_one(notice: &Notice, target: SocketAddr) -> Result<(), String> {
                         Err(refused) => return Err(refused.to_string()),
                     },
                 }
-            }
-            // An ICMP error surfaces at once; wait out the interval anyway before resending.
-            tokio::time::sleep_until(deadline).await;
+            },
         }
+        // Errors (a failed send, an ICMP error) surface at once; wait out the interval anyway.
+        tokio::time::sleep_until(deadline).await;
         wait *= 2;
     }
     Err(format!(
