@@ -23,10 +23,7 @@ pub struct ControlFiles {
 impl ControlFiles {
     /// The files for `model`.
     pub fn of(model: &Model) -> ControlFiles {
-        ControlFiles::in_dir(&model.server.state_dir)
-    }
-
-    fn in_dir(dir: &Path) -> ControlFiles {
+        let dir = &model.server.state_dir;
         ControlFiles {
             pid: dir.join("serve.pid"),
             reloads: dir.join("serve.reloads"),

@@ -420,15 +420,13 @@ fn reload_swaps_http_answers_and_certificates_together() {
     );
     std::fs::write(s.config.path(), bigger).unwrap();
     s.hup();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let r = s.http("autoconfig.second.test", "/mail/config-v1.1.xml", &[]);
-        if r.status == 200 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "reload not applied");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(
+        eventually(Duration::from_secs(10), || s
+            .http("autoconfig.second.test", "/mail/config-v1.1.xml", &[])
+            .status
+            == 200),
+        "reload not applied"
+    );
     // The new domain has its certificate too.
     let r = s.https("autoconfig.second.test", "/mail/config-v1.1.xml", &[]);
     assert_eq!(r.status, 200);
@@ -581,11 +579,10 @@ fn access_log_has_one_line_per_request_without_queries_or_bodies() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !ready.exists() {
-        assert!(Instant::now() < deadline, "not ready");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    assert!(
+        eventually(Duration::from_secs(20), || ready.exists()),
+        "not ready"
+    );
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&ready).unwrap()).unwrap();
     let http = v["http"][0].as_str().unwrap().to_owned();

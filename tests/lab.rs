@@ -5,7 +5,7 @@ mod common;
 use common::*;
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mailbeacon_lab::{Exchange, Lab};
 
@@ -190,11 +190,10 @@ fn lab_command_writes_ready_file_captures_and_cleans_up() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !ready.exists() {
-        assert!(Instant::now() < deadline, "lab did not become ready");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    assert!(
+        eventually(Duration::from_secs(20), || ready.exists()),
+        "lab did not become ready"
+    );
     let info: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&ready).unwrap()).unwrap();
     for key in ["dns", "http", "https"] {

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const CONFIG: &str = r#"
 [server]
@@ -59,20 +59,7 @@ impl Secondary {
                 "  - domain: {z}\n    master: primary\n    acl: from_primary\n"
             ));
         }
-        let path = dir.path().join("knot.conf");
-        std::fs::write(&path, conf).expect("write knot.conf");
-        let child = Command::new("knotd")
-            .arg("-c")
-            .arg(&path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("knotd runs (Debian package knot)");
-        Secondary {
-            child,
-            port,
-            _dir: dir,
-        }
+        Secondary::spawn(dir, port, "knotd", &["-c"], &conf)
     }
 
     /// Starts NSD as a secondary for `zones`, transferring from `primary`.
@@ -92,16 +79,26 @@ impl Secondary {
                 primary.port()
             ));
         }
-        let path = dir.path().join("nsd.conf");
-        std::fs::write(&path, conf).expect("write nsd.conf");
-        let child = Command::new("nsd")
-            .arg("-d")
-            .arg("-c")
+        Secondary::spawn(dir, port, "nsd", &["-d", "-c"], &conf)
+    }
+
+    /// Writes `conf` into `dir` and runs `program ARGS… CONF_PATH` (Debian packages knot, nsd).
+    fn spawn(
+        dir: tempfile::TempDir,
+        port: u16,
+        program: &str,
+        args: &[&str],
+        conf: &str,
+    ) -> Secondary {
+        let path = dir.path().join(format!("{program}.conf"));
+        std::fs::write(&path, conf).expect("write the secondary's configuration");
+        let child = Command::new(program)
+            .args(args)
             .arg(&path)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("nsd runs (Debian package nsd)");
+            .unwrap_or_else(|e| panic!("{program} runs: {e}"));
         Secondary {
             child,
             port,
@@ -110,15 +107,7 @@ impl Secondary {
     }
 
     fn kdig(&self, args: &[&str]) -> String {
-        let out = Command::new("kdig")
-            .arg("@127.0.0.1")
-            .arg("-p")
-            .arg(self.port.to_string())
-            .args(["+time=1", "+retry=0"])
-            .args(args)
-            .output()
-            .expect("kdig runs");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        kdig((std::net::Ipv4Addr::LOCALHOST, self.port).into(), args)
     }
 }
 
@@ -143,18 +132,6 @@ fn records(axfr: &str) -> Vec<String> {
     lines.sort();
     lines.dedup();
     lines
-}
-
-/// Polls `check` for up to `limit`.
-fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if check() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
 }
 
 #[test]

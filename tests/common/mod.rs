@@ -4,6 +4,34 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// `kdig @ADDR -p PORT ARGS…` output (standard output, then standard error, where kdig reports
+/// transfer errors).
+pub fn kdig(server: std::net::SocketAddr, args: &[&str]) -> String {
+    let out = Command::new("kdig")
+        .arg(format!("@{}", server.ip()))
+        .args(["-p", &server.port().to_string(), "+timeout=2", "+retry=0"])
+        .args(args)
+        .output()
+        .expect("kdig runs (knot-dnsutils)");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Polls `check` every 50 ms for up to `limit`; whether it ever held.
+pub fn eventually(limit: std::time::Duration, mut check: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < end {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    false
+}
+
 /// The repository root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -140,18 +168,7 @@ impl Served {
 
     /// `kdig @server -p PORT ARGS…` output.
     pub fn kdig(&self, args: &[&str]) -> String {
-        let out = Command::new("kdig")
-            .arg(format!("@{}", self.dns.ip()))
-            .args(["-p", &self.dns.port().to_string(), "+timeout=2", "+retry=0"])
-            .args(args)
-            .output()
-            .expect("kdig runs (knot-dnsutils)");
-        // kdig reports transfer errors on stderr.
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
+        kdig(self.dns, args)
     }
 
     /// Sends SIGHUP (reload).
