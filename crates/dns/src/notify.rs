@@ -8,7 +8,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::{Name, Record, RecordType};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
 use mailbeacon_model::ZoneSet;
 
 /// Attempts per secondary; the wait doubles after each (1 s, 2 s, 4 s, 8 s, 16 s: about half a
@@ -22,11 +22,19 @@ const FIRST_WAIT: Duration = Duration::from_secs(1);
 pub struct Notice {
     /// The zone's apex.
     pub zone: Name,
-    /// The new serial.
-    pub serial: u32,
     /// The secondaries to tell.
     pub targets: Vec<SocketAddr>,
     soa: Record,
+}
+
+impl Notice {
+    /// The serial announced: the one in the SOA record the NOTIFY carries.
+    pub fn serial(&self) -> u32 {
+        match &self.soa.data {
+            RData::SOA(soa) => soa.serial,
+            _ => 0,
+        }
+    }
 }
 
 /// The zones of `new` that have NOTIFY targets and whose serial differs from the zone of the same
@@ -42,7 +50,6 @@ pub fn notices(old: Option<&ZoneSet>, new: &ZoneSet) -> Vec<Notice> {
         })
         .map(|z| Notice {
             zone: z.origin.clone(),
-            serial: z.serial(),
             targets: z.notify.clone(),
             soa: z.soa().clone(),
         })
@@ -101,12 +108,12 @@ pub fn send(notices: Vec<Notice>) {
                     Ok(()) => tracing::info!(
                         "NOTIFY {} serial {} to {target}: acknowledged",
                         notice.zone,
-                        notice.serial
+                        notice.serial()
                     ),
                     Err(why) => tracing::warn!(
                         "NOTIFY {} serial {} to {target}: {why}",
                         notice.zone,
-                        notice.serial
+                        notice.serial()
                     ),
                 }
             });
@@ -176,7 +183,6 @@ fn random_id() -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hickory_proto::rr::RData;
 
     const CONFIG: &str = r#"
 [server]
@@ -204,13 +210,6 @@ name = "quiet.example"
         zones
     }
 
-    fn soa_serial(notice: &Notice) -> Option<u32> {
-        match &notice.soa.data {
-            RData::SOA(soa) => Some(soa.serial),
-            _ => None,
-        }
-    }
-
     #[test]
     fn every_zone_with_targets_at_start_and_only_changed_ones_later() {
         let first = zones(CONFIG, 100);
@@ -224,7 +223,7 @@ name = "quiet.example"
                 "[2001:db8::53]:5300".parse().unwrap()
             ]
         );
-        assert_eq!(soa_serial(&all[0]), Some(100));
+        assert_eq!(all[0].serial(), 100);
 
         assert!(notices(Some(&first), &first).is_empty(), "nothing changed");
 
@@ -236,7 +235,7 @@ name = "quiet.example"
             200,
         );
         let later = notices(Some(&first), &changed);
-        assert!(later.iter().all(|n| n.serial == 200), "{later:?}");
+        assert!(later.iter().all(|n| n.serial() == 200), "{later:?}");
         assert_eq!(later.len(), 2, "the alias zone carries the SPF record too");
     }
 
