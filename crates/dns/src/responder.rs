@@ -192,7 +192,8 @@ fn unknown_key(mut response: Message, key: &Name, signature: &TSIG, limit: usize
         signature.time,
         signature.fudge,
         Vec::new(),
-        response.metadata.id,
+        // RFC 8945 §4.2: the Original ID of the request's TSIG, echoed.
+        signature.oid,
         Some(TsigError::BadKey),
         Vec::new(),
     );
