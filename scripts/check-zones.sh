@@ -19,6 +19,8 @@ for config in config/mailbeacon.toml config/examples/*.toml; do
       fi
     done
   done
-  echo "ok   $config: $(echo $zones | wc -w) zones pass named-checkzone, kzonecheck, nsd-checkzone"
+  n=$(echo $zones | wc -w)
+  [ "$n" -eq 1 ] && what="1 zone passes" || what="$n zones pass"
+  echo "ok   $config: $what named-checkzone, kzonecheck, nsd-checkzone"
 done
 exit $((failures > 0))

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it (.ci/run calls this script).
-# Installs what it needs when missing, then: rustfmt, clippy, every test, and the name-server checks.
-set -euo pipefail
+#
+# Installs what it needs when missing (Debian packages, listed below; Python packages into a virtual
+# environment under target/), then runs every step even when an earlier one fails, and ends with one
+# summary. Nothing outside the clone is changed except the Debian packages it installs.
+set -uo pipefail
 cd "$(dirname "$0")/.."
+root=$PWD
+target=${CARGO_TARGET_DIR:-$root/target}
 
 need=()
 command -v named-checkzone >/dev/null || need+=(bind9-utils)
@@ -13,26 +18,77 @@ command -v nsd-checkzone >/dev/null || need+=(nsd)
 command -v dig >/dev/null || need+=(dnsutils)
 command -v curl >/dev/null || need+=(curl)
 command -v openssl >/dev/null || need+=(openssl)
+command -v chromium >/dev/null || need+=(chromium)
+python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)
 if ((${#need[@]})); then
-  echo "installing: ${need[*]}"
+  echo "installing Debian packages: ${need[*]}"
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-  # Packaged servers must not start (they would take port 53); tests start their own.
+  # Packaged servers must not start during the install (they would take port 53; the tests start
+  # their own). policy-rc.d says so to invoke-rc.d; whatever was there before is put back after.
+  saved=""
+  if [ -e /usr/sbin/policy-rc.d ]; then
+    saved=$(mktemp)
+    $sudo_cmd cp -p /usr/sbin/policy-rc.d "$saved"
+  fi
+  restore_policy() {
+    if [ -n "$saved" ]; then
+      $sudo_cmd cp -p "$saved" /usr/sbin/policy-rc.d && rm -f "$saved"
+    else
+      $sudo_cmd rm -f /usr/sbin/policy-rc.d
+    fi
+  }
+  trap restore_policy EXIT
   printf '#!/bin/sh\nexit 101\n' | $sudo_cmd tee /usr/sbin/policy-rc.d >/dev/null
   $sudo_cmd chmod +x /usr/sbin/policy-rc.d
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${need[@]}"
+  install_status=$?
+  restore_policy
+  trap - EXIT
+  [ $install_status -eq 0 ] || { echo "package installation failed"; exit 1; }
 fi
-if ! python3 -c 'import dns' 2>/dev/null; then
-  python3 -m pip install -q dnspython
+
+# Python helpers (dnspython) in a virtual environment inside the clone; its python3 comes first on
+# PATH for the tests and scripts below.
+venv=$target/venv
+if [ ! -x "$venv/bin/python3" ] || ! "$venv/bin/python3" -c 'import dns' 2>/dev/null; then
+  python3 -m venv "$venv" && "$venv/bin/python3" -m pip install -q dnspython || {
+    echo "could not prepare the Python virtual environment in $venv"
+    exit 1
+  }
 fi
+export PATH="$venv/bin:$PATH"
 
 rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy
 
-cargo fmt --all --check
-cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo test --workspace --locked
-cargo build --locked
-scripts/check-zones.sh "${CARGO_TARGET_DIR:-target}/debug/mailbeacon"
-python3 scripts/dns-differential.py --bin "${CARGO_TARGET_DIR:-target}/debug/mailbeacon"
+results=()
+failed=0
+step() {
+  local name=$1
+  shift
+  local start=$SECONDS
+  echo "==> $name"
+  if "$@"; then
+    results+=("ok      $((SECONDS - start))s  $name")
+  else
+    results+=("FAILED  $((SECONDS - start))s  $name")
+    failed=1
+  fi
+}
+
+step "cargo fmt --check" cargo fmt --all --check
+step "cargo clippy -D warnings" cargo clippy --workspace --all-targets --locked -- -D warnings
+step "cargo test (every test binary)" cargo test --workspace --locked --no-fail-fast
+step "cargo build" cargo build --locked
+step "zones load in BIND, Knot and NSD" scripts/check-zones.sh "$target/debug/mailbeacon"
+step "DNS differential against Knot" python3 scripts/dns-differential.py --bin "$target/debug/mailbeacon"
+
+echo
+echo "summary (total ${SECONDS}s):"
+printf '  %s\n' "${results[@]}"
+if ((failed)); then
+  echo "some steps FAILED"
+  exit 1
+fi
 echo "all tests passed"

@@ -78,7 +78,7 @@ fn read_count(path: &Path) -> Option<u64> {
 /// `mailbeacon reload`: validates the configuration here (errors are shown and nothing is sent),
 /// signals the server with SIGHUP and waits for it to report its reload.
 pub fn reload(config: Option<&Path>) -> ExitCode {
-    let (model, path) = match crate::load(config) {
+    let (model, path) = match crate::load(config, false) {
         Ok(m) => m,
         Err(code) => {
             eprintln!("not reloaded: the running server keeps its configuration");
@@ -116,7 +116,10 @@ pub fn reload(config: Option<&Path>) -> ExitCode {
             let text = std::fs::read_to_string(&files.reloads).unwrap_or_default();
             let status = text.split_once(' ').map_or("", |(_, s)| s).trim_end();
             return if status == "ok" {
-                println!("reloaded {} (process {pid})", path.display());
+                crate::write_stdout(format_args!(
+                    "reloaded {} (process {pid})\n",
+                    path.display()
+                ));
                 ExitCode::SUCCESS
             } else {
                 eprintln!("process {pid} did not reload, it keeps its configuration: {status}");

@@ -51,7 +51,7 @@ pub fn lab(
         eprintln!("error: cannot write ready file {}: {e}", file.display());
         return ExitCode::from(1);
     }
-    println!("{json}");
+    crate::write_stdout(format_args!("{json}\n"));
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 mod control;
 mod lab;
 mod serve;
-use mailbeacon_model::{LoadError, Model, SerialBook, ZoneSet, load_file, load_str, zonefile};
+use mailbeacon_model::{LoadError, Model, SerialBook, ZoneSet, check_file, check_str, zonefile};
 
 /// Autoconfiguration DNS and HTTP server for small mail hosts.
 #[derive(Debug, Parser)]
@@ -120,31 +120,85 @@ fn init_logging() {
 const DEFAULT_PATH: &str = "config/mailbeacon.toml";
 
 /// Loads the configuration: `--config`/`MAILBEACON_CONFIG`, else `config/mailbeacon.toml`, else the
-/// built-in default (so the binary works from any directory).
-fn load(path: Option<&Path>) -> Result<(Model, PathBuf), ExitCode> {
+/// built-in default (so the binary works from any directory). Warnings go to standard error; so
+/// does the name of the file read when `announce` is set, so that nobody validates one file while
+/// believing it is another.
+fn load(path: Option<&Path>, announce: bool) -> Result<(Model, PathBuf), ExitCode> {
     let result = match path {
-        Some(p) => load_file(p).map(|m| (m, p.to_owned())),
+        Some(p) => check_file(p).map(|m| (m, p.to_owned())),
         None if Path::new(DEFAULT_PATH).exists() => {
-            load_file(Path::new(DEFAULT_PATH)).map(|m| (m, DEFAULT_PATH.into()))
+            check_file(Path::new(DEFAULT_PATH)).map(|m| (m, DEFAULT_PATH.into()))
         }
-        None => load_str(
-            mailbeacon_model::DEFAULT_CONFIG,
-            Path::new("<built-in default>"),
-        )
-        .map(|m| (m, "<built-in default>".into()))
-        .map_err(LoadError::from),
+        None => check_str(mailbeacon_model::DEFAULT_CONFIG, Path::new(BUILT_IN))
+            .map(|m| (m, BUILT_IN.into()))
+            .map_err(LoadError::from),
     };
-    result.map_err(|e| {
-        eprintln!("{e}");
-        match e {
-            LoadError::Read { .. } => ExitCode::from(1),
-            LoadError::Invalid(_) => ExitCode::from(EXIT_INVALID),
+    match result {
+        Ok((checked, path)) => {
+            if announce {
+                if path == Path::new(BUILT_IN) {
+                    eprintln!(
+                        "configuration: the built-in default (example.test); there is no {DEFAULT_PATH} \
+                         here, so pass --config FILE or set MAILBEACON_CONFIG for your own"
+                    );
+                } else {
+                    eprintln!("configuration: {}", path.display());
+                }
+            }
+            if !checked.warnings.is_empty() {
+                eprintln!("{}", checked.warnings);
+            }
+            Ok((checked.model, path))
         }
-    })
+        Err(e) => {
+            eprintln!("{e}");
+            Err(match e {
+                LoadError::Read { .. } => ExitCode::from(1),
+                LoadError::Invalid(_) => ExitCode::from(EXIT_INVALID),
+            })
+        }
+    }
+}
+
+/// Writes to standard output. A reader that went away (`records | head -1`) ends the command
+/// quietly with status 0, as for any Unix filter, instead of the panic `print!` gives.
+fn write_stdout(args: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(args).and_then(|()| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("cannot write to standard output: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// `print!` through [`write_stdout`].
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::write_stdout(format_args!($($arg)*)) };
+}
+
+/// `println!` through [`write_stdout`].
+macro_rules! outln {
+    () => { $crate::write_stdout(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::write_stdout(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// How the built-in configuration is named in messages.
+const BUILT_IN: &str = "<built-in default>";
+
+/// `n thing` or `n things`.
+pub fn count(n: usize, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
 }
 
 fn check(path: Option<&Path>) -> ExitCode {
-    let (model, path) = match load(path) {
+    let (model, path) = match load(path, true) {
         Ok(m) => m,
         Err(code) => return code,
     };
@@ -165,12 +219,12 @@ fn check(path: Option<&Path>) -> ExitCode {
         .into_iter()
         .filter_map(|(b, n)| b.then_some(n))
         .collect();
-        println!(
-            "{}: {kind}; {} incoming, {} outgoing; {} records; serves {}",
+        outln!(
+            "{}: {kind}; {} incoming, {} outgoing; {}; serves {}",
             settings.domain,
             settings.incoming.len(),
             settings.outgoing.len(),
-            z.records().count(),
+            count(z.records().count(), "record"),
             if on.is_empty() {
                 "DNS only".to_owned()
             } else {
@@ -178,16 +232,22 @@ fn check(path: Option<&Path>) -> ExitCode {
             }
         );
     }
-    println!("{}: ok, {} domains", path.display(), model.domains.len());
+    outln!(
+        "{}: ok, {}",
+        path.display(),
+        count(model.domains.len(), "domain")
+    );
     ExitCode::SUCCESS
 }
 
 fn records(path: Option<&Path>, only: Option<&str>) -> ExitCode {
-    let (model, _) = match load(path) {
+    let (model, _) = match load(path, true) {
         Ok(m) => m,
         Err(code) => return code,
     };
-    let zones = zones_with_serials(&model);
+    // The serials `serve` would publish, without writing them: only a server keeps state.
+    let mut zones = ZoneSet::derive(&model);
+    zones.assign_serials(&mut read_serials(&model), unix_now());
     let wanted = match only {
         Some(d) => match model.find_domain(d) {
             Some(d) => Some(d.name.clone()),
@@ -204,10 +264,10 @@ fn records(path: Option<&Path>, only: Option<&str>) -> ExitCode {
             continue;
         }
         if !first {
-            println!();
+            outln!();
         }
         first = false;
-        print!("{}", zonefile::zone_file(z));
+        out!("{}", zonefile::zone_file(z));
     }
     ExitCode::SUCCESS
 }
@@ -271,7 +331,7 @@ fn import(file: &Path, skip_unsupported: bool) -> ExitCode {
         });
     match result {
         Ok(imported) => {
-            print!(
+            out!(
                 "{}",
                 mailbeacon_formats::import::to_toml(&imported, &file.display().to_string())
             );

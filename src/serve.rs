@@ -18,7 +18,7 @@ use crate::control::ControlFiles;
 
 /// Runs until stopped.
 pub fn serve(config: Option<&Path>, options: Listeners) -> ExitCode {
-    let (model, path) = match crate::load(config) {
+    let (model, path) = match crate::load(config, false) {
         Ok(m) => m,
         Err(code) => return code,
     };
@@ -97,8 +97,8 @@ async fn run(model: Model, path: PathBuf, reloadable: bool, options: Listeners) 
     let dns_shared = Arc::new(ArcSwap::from_pointee(generation.responder));
     let http_shared = Shared::new(generation.site, generation.tls.map(|t| t.config));
     tracing::info!(
-        "serving {} domains: DNS on {}, HTTP on {}, HTTPS on {} ({} DNS answers precomputed, ready in {:?})",
-        model.domains.len(),
+        "serving {}: DNS on {}, HTTP on {}, HTTPS on {} ({} DNS answers precomputed, ready in {:?})",
+        crate::count(model.domains.len(), "domain"),
         list(&bound.dns),
         list(&bound.http),
         list(&bound.https),
@@ -197,8 +197,13 @@ fn reload(
         tracing::warn!("reload: {why}");
         return Err(why.into());
     }
-    let model = match mailbeacon_model::load_file(path) {
-        Ok(model) => model,
+    let model = match mailbeacon_model::check_file(path) {
+        Ok(checked) => {
+            if !checked.warnings.is_empty() {
+                tracing::warn!("{}", checked.warnings);
+            }
+            checked.model
+        }
         Err(e) => {
             tracing::error!("reload failed, still serving the previous configuration:\n{e}");
             return Err(e.to_string());
@@ -208,9 +213,9 @@ fn reload(
         Ok((g, zones)) => {
             g.install(dns, http);
             tracing::info!(
-                "reloaded {}: {} domains",
+                "reloaded {}: {}",
                 path.display(),
-                model.domains.len()
+                crate::count(model.domains.len(), "domain")
             );
             Ok(zones)
         }

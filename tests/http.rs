@@ -339,7 +339,9 @@ fn setup_page_is_plain_html() {
     );
     let text = r.text();
     assert!(
-        text.contains("<td>mail.example.test</td><td>993</td>"),
+        text.contains(
+            "<td data-label=\"Server\">mail.example.test</td><td data-label=\"Port\">993</td>"
+        ),
         "{text}"
     );
     assert!(!text.contains("<script"));
@@ -348,7 +350,10 @@ fn setup_page_is_plain_html() {
         "/setup?emailaddress=dan%40example-alias.test",
         &[],
     );
-    assert!(r.text().contains("<td>dan@example-alias.test</td>"));
+    assert!(
+        r.text()
+            .contains("<td data-label=\"Username\">dan@example-alias.test</td>")
+    );
 }
 
 #[test]

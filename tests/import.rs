@@ -57,7 +57,7 @@ fn servers(
 
 #[test]
 fn every_ispdb_file_imports_and_is_served_with_the_same_servers() {
-    let dir = shared().join("corpus/ispdb");
+    let dir = data().join("ispdb");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .flatten()
@@ -105,6 +105,7 @@ fn every_ispdb_file_imports_and_is_served_with_the_same_servers() {
                     query: None,
                     content_type: None,
                     body: b"",
+                    accept_language: None,
                 },
             );
             assert_eq!(response.status, 200, "{}: {domain}", file.display());
@@ -165,7 +166,7 @@ for f in sorted(os.listdir(d)):
 
 #[test]
 fn the_cli_refuses_with_the_reason_and_skips_on_request() {
-    let file = shared().join("corpus/ispdb/office365.com.xml");
+    let file = data().join("ispdb/office365.com.xml");
     let out = run(&["import", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(

@@ -201,29 +201,56 @@ fn seed_004_publishes_everything_a_domain_part_guess_needs() {
 }
 
 #[test]
-fn serial_changes_only_when_content_changes() {
+fn records_never_writes_state_and_prints_the_serials_serve_keeps() {
     let text =
         std::fs::read_to_string(root().join("config/examples/004-domain-part-only.toml")).unwrap();
-    let cfg = ScratchConfig::new(&text);
-    let serial = |cfg: &ScratchConfig| {
-        let out = run(&["records", "--config", &cfg.arg()]);
-        let soa = stdout(&out)
+    let served = Served::start(&text);
+    let soa = |answer: &str| -> u32 {
+        answer
             .lines()
             .find(|l| l.contains("\tSOA\t"))
-            .unwrap()
-            .to_owned();
-        soa.split_whitespace()
-            .nth(6)
-            .unwrap()
-            .parse::<u32>()
-            .unwrap()
+            .and_then(|l| l.split_whitespace().nth(6))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no SOA in {answer}"))
     };
-    let first = serial(&cfg);
-    assert_eq!(serial(&cfg), first, "unchanged content keeps its serial");
-    std::fs::write(cfg.path(), text.replace("p=quarantine", "p=reject")).unwrap();
-    let second = serial(&cfg);
-    assert!(second > first, "{second} > {first}");
-    assert_eq!(serial(&cfg), second);
+    let live = soa(&served.kdig(&["+norec", "organizer.example", "SOA"]));
+    let records = |cfg: &ScratchConfig| soa(&stdout(&run(&["records", "--config", &cfg.arg()])));
+    assert_eq!(
+        records(&served.config),
+        live,
+        "records shows the serial serve publishes"
+    );
+
+    // Another configuration directory: `records` prints but leaves no state behind.
+    let bare = ScratchConfig::new(&text);
+    let out = run(&["records", "--config", &bare.arg()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let left: Vec<_> = std::fs::read_dir(bare.dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["mailbeacon.toml"], "records wrote state");
+    assert!(stderr(&out).contains(&format!("configuration: {}", bare.arg())));
+
+    // Edited content: the served serial moves on after a reload, and records agrees.
+    std::fs::write(
+        served.config.path(),
+        text.replace("p=quarantine", "p=reject"),
+    )
+    .unwrap();
+    // Serials are unix seconds: make sure the new one can differ from the old.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    served.hup();
+    let mut now = live;
+    assert!(
+        eventually(std::time::Duration::from_secs(10), || {
+            now = soa(&served.kdig(&["+norec", "organizer.example", "SOA"]));
+            now > live
+        }),
+        "serial did not move on after a content change"
+    );
+    assert_eq!(records(&served.config), now);
 }
 
 #[test]

@@ -37,14 +37,10 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `../shared`, which CI places beside the clone.
-pub fn shared() -> PathBuf {
-    let p = root().join("../shared");
-    assert!(
-        p.is_dir(),
-        "../shared (specs, seeds, ISPDB corpus) must sit beside the repository"
-    );
-    p
+/// Test data kept in the repository (`tests/data/`): the ISPDB corpus (MPL-2.0, see its README)
+/// and fixtures taken from the seed documents.
+pub fn data() -> PathBuf {
+    root().join("tests/data")
 }
 
 /// Runs `mailbeacon ARGS…` and returns its output.
@@ -300,17 +296,10 @@ pub fn python(code: &str, data: &[u8]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// The `<?xml … </clientConfig>` document quoted in seed 003.
+/// The `<?xml … </clientConfig>` document quoted in seed 003 (mailbox.org's configuration).
 pub fn seed_003_xml() -> String {
-    let dir = shared().join("seeds");
-    let file = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("003_"))
-        .unwrap();
-    let text = std::fs::read_to_string(file).unwrap();
-    let start = text.find("<?xml").unwrap();
-    let end = text.find("</clientConfig>").unwrap() + "</clientConfig>".len();
-    text[start..end].to_owned()
+    std::fs::read_to_string(data().join("seed-003-mailbox.org.xml"))
+        .expect("tests/data/seed-003-mailbox.org.xml")
+        .trim_end()
+        .to_owned()
 }

@@ -26,6 +26,8 @@ pub struct Request<'a> {
     pub content_type: Option<&'a str>,
     /// The body (already capped by the server).
     pub body: &'a [u8],
+    /// The `Accept-Language` header, if any (the setup page's language).
+    pub accept_language: Option<&'a str>,
 }
 
 /// What to send back.
@@ -353,9 +355,41 @@ fn mta_sts_answer(site: &Site, req: &Request<'_>) -> Answer {
     Ok(Response::new(StatusCode::OK, TEXT, policy).for_domain(d))
 }
 
+/// The setup page. It is read by people in browsers, so its errors are HTML pages too (in the
+/// visitor's language, with the address form to try again).
 fn setup_answer(site: &Site, req: &Request<'_>) -> Answer {
-    let address = query_address(req, "emailaddress")?;
-    let d = resolve(site, req, address.as_ref(), |_| true)?;
+    let lang = setup_page::Language::negotiate(req.accept_language);
+    let html = |status, page| {
+        Response::new(
+            status,
+            setup_page::CONTENT_TYPE,
+            setup_page::write(page, lang),
+        )
+    };
+    let typed = param(req.query, "emailaddress").filter(|a| !a.trim().is_empty());
+    let address = match typed.as_deref().map(EmailAddress::parse) {
+        None => None,
+        Some(Ok(a)) => Some(a),
+        Some(Err(_)) => {
+            let typed = typed.as_deref().unwrap_or_default();
+            return Err(html(
+                StatusCode::BAD_REQUEST,
+                setup_page::Page::BadAddress { typed },
+            ));
+        }
+    };
+    // An address names its domain: never show another domain's servers for it.
+    let d = match &address {
+        Some(a) => site.domain(a.domain()).ok_or_else(|| {
+            html(
+                StatusCode::NOT_FOUND,
+                setup_page::Page::NotServed { domain: a.domain() },
+            )
+        })?,
+        None => site
+            .resolve(None, req.host)
+            .ok_or_else(|| html(StatusCode::NOT_FOUND, setup_page::Page::NoDomain))?,
+    };
     let profile = d.features.mobileconfig.then(|| match &address {
         Some(a) => format!(
             "/mobileconfig?emailaddress={}",
@@ -363,6 +397,10 @@ fn setup_answer(site: &Site, req: &Request<'_>) -> Answer {
         ),
         None => "/mobileconfig".to_owned(),
     });
-    let page = setup_page::write(&d.settings, address.as_ref(), profile.as_deref());
-    Ok(Response::new(StatusCode::OK, setup_page::CONTENT_TYPE, page).for_domain(d))
+    let page = setup_page::Page::Settings {
+        settings: &d.settings,
+        address: address.as_ref(),
+        profile_url: profile.as_deref(),
+    };
+    Ok(html(StatusCode::OK, page).for_domain(d))
 }

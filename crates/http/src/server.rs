@@ -269,6 +269,10 @@ async fn handle(
         query: parts.uri.query(),
         content_type,
         body: &body,
+        accept_language: parts
+            .headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
     };
     let intercepted = match (&refusal, &shared.observer) {
         (None, Some(o)) => o.intercept(&request),

@@ -29,6 +29,7 @@ fn check(name: &str, host: &str, method: Method, path: &str, query: Option<&str>
             query,
             content_type: None,
             body,
+            accept_language: None,
         },
     );
     let got = format!(

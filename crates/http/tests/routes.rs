@@ -48,6 +48,7 @@ struct Ask<'a> {
     query: Option<&'a str>,
     content_type: Option<&'a str>,
     body: &'a [u8],
+    accept_language: Option<&'a str>,
 }
 
 impl<'a> Ask<'a> {
@@ -60,7 +61,12 @@ impl<'a> Ask<'a> {
             query: None,
             content_type: None,
             body: b"",
+            accept_language: None,
         }
+    }
+    fn language(mut self, l: &'a str) -> Self {
+        self.accept_language = Some(l);
+        self
     }
     fn query(mut self, q: &'a str) -> Self {
         self.query = Some(q);
@@ -89,6 +95,7 @@ impl<'a> Ask<'a> {
                 query: self.query,
                 content_type: self.content_type,
                 body: self.body,
+                accept_language: self.accept_language,
             },
         )
     }
@@ -409,7 +416,10 @@ fn setup_page_escapes_and_links_the_profile() {
     assert_eq!(r.content_type, "text/html; charset=utf-8");
     let page = body(&r);
     assert!(page.contains("Example &lt;Mail&gt; &amp; Co"), "{page}");
-    assert!(page.contains("<td>imap.example.test</td><td>993</td><td>SSL/TLS</td>"));
+    assert!(page.contains(
+        "<td data-label=\"Server\">imap.example.test</td><td data-label=\"Port\">993</td>\
+         <td data-label=\"Security\">SSL/TLS</td><td data-label=\"Authentication\">Normal password</td>"
+    ), "{page}");
     assert!(page.contains("href=\"/mobileconfig\""));
     assert!(!page.contains("<script"));
     let r = Ask::get("anything.invalid", "/setup")
@@ -420,11 +430,32 @@ fn setup_page_escapes_and_links_the_profile() {
         StatusCode::BAD_REQUEST,
         "angle brackets are refused"
     );
+    assert_eq!(
+        r.content_type, "text/html; charset=utf-8",
+        "a page for the browser"
+    );
+    let page = body(&r);
+    assert!(
+        page.contains("&lt;b&gt;@quiet.test"),
+        "what was typed, escaped: {page}"
+    );
+    assert!(
+        page.contains("<form method=\"get\" action=\"/setup\">"),
+        "{page}"
+    );
+    assert!(!page.contains("<b>"), "{page}");
     let r = Ask::get("anything.invalid", "/setup")
         .query("emailaddress=erin%40quiet.test")
         .send(&site);
     let page = body(&r);
-    assert!(page.contains("<td>erin</td>"), "{page}");
+    assert!(
+        page.contains("<td data-label=\"Username\">erin</td>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("value=\"erin@quiet.test\""),
+        "the form keeps the address: {page}"
+    );
     assert!(
         !page.contains("mobileconfig"),
         "profiles are off for quiet.test"
@@ -432,6 +463,50 @@ fn setup_page_escapes_and_links_the_profile() {
     // `/` elsewhere than autoconfig.<d> is not the setup page.
     let r = Ask::get("example.test", "/").send(&site);
     assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[test]
+fn setup_page_never_shows_another_domains_servers() {
+    let site = site();
+    // Asked on example.test's own host name, for an address of a domain not served here.
+    let r = Ask::get("autoconfig.example.test", "/setup")
+        .query("emailaddress=bob%40elsewhere.example")
+        .send(&site);
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.content_type, "text/html; charset=utf-8");
+    let page = body(&r);
+    assert!(
+        page.contains("elsewhere.example is not one of them"),
+        "{page}"
+    );
+    assert!(!page.contains("imap.example.test"), "{page}");
+    // A host name that belongs to no domain, without an address: the form, not a bare 404 text.
+    let r = Ask::get("nowhere.invalid", "/setup").send(&site);
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(body(&r).contains("name=\"emailaddress\""));
+}
+
+#[test]
+fn setup_page_speaks_the_visitors_language() {
+    let site = site();
+    for (header, lang, word) in [
+        ("de-DE,de;q=0.9,en;q=0.5", "de", "Posteingang"),
+        ("fr", "fr", "Courrier entrant"),
+        ("es-ES", "es", "Correo entrante"),
+        ("bg", "bg", "Входяща поща"),
+        ("cs;q=0.9, en;q=0.8", "cs", "Příchozí pošta"),
+        ("ja", "en", "Incoming mail"),
+    ] {
+        let r = Ask::get("autoconfig.example.test", "/")
+            .language(header)
+            .send(&site);
+        let page = body(&r);
+        assert!(
+            page.contains(&format!("<html lang=\"{lang}\">")),
+            "{header}: {page}"
+        );
+        assert!(page.contains(word), "{header}: {page}");
+    }
 }
 
 /// A small deterministic generator, so a failure reproduces exactly.
@@ -504,6 +579,7 @@ fn mutated_requests_never_panic_and_always_get_a_status() {
                 query: Some(&query),
                 content_type: None,
                 body: &body,
+                accept_language: Some(&query),
             },
         );
         assert!(

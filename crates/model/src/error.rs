@@ -13,6 +13,17 @@ pub struct Diagnostic {
     pub key: String,
     /// What is wrong, in one sentence.
     pub message: String,
+    /// An error refuses the file; a warning is reported and the file is served.
+    pub severity: Severity,
+}
+
+/// How serious a [`Diagnostic`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// The configuration is refused.
+    Error,
+    /// Served as written, but clients or registries are likely to misread it.
+    Warning,
 }
 
 impl Diagnostic {
@@ -26,11 +37,25 @@ impl Diagnostic {
             span,
             key: key.into(),
             message: message.into(),
+            severity: Severity::Error,
+        }
+    }
+
+    /// A warning at `span` about `key`.
+    pub fn warning(
+        span: Option<Range<usize>>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::new(span, key, message)
         }
     }
 }
 
-/// Every problem found in one configuration file, with the text needed to locate them.
+/// Every problem found in one configuration file, with the text needed to locate them. The same
+/// type carries the warnings of a file that loaded (see [`crate::Checked`]).
 #[derive(Debug, Clone)]
 pub struct ConfigErrors {
     path: PathBuf,
@@ -60,6 +85,11 @@ impl ConfigErrors {
     /// The problems, in file order.
     pub fn diagnostics(&self) -> &[Diagnostic] {
         &self.diagnostics
+    }
+
+    /// Whether there is nothing to report.
+    pub fn is_empty(&self) -> bool {
+        self.diagnostics.is_empty()
     }
 
     /// The file the problems are in.
@@ -97,6 +127,9 @@ impl fmt::Display for ConfigErrors {
             }
             let pos = self.position(d).unwrap_or(Position { line: 1, column: 1 });
             write!(f, "{}:{}:{}: ", self.path.display(), pos.line, pos.column)?;
+            if d.severity == Severity::Warning {
+                f.write_str("warning: ")?;
+            }
             if !d.key.is_empty() {
                 write!(f, "{}: ", d.key)?;
             }
@@ -150,11 +183,12 @@ mod tests {
             vec![
                 Diagnostic::new(Some(6..7), "y", "bad"),
                 Diagnostic::new(None, "", "whole file"),
+                Diagnostic::warning(Some(0..1), "x", "odd"),
             ],
         );
         assert_eq!(
             errs.to_string(),
-            "m.toml:2:1: y: bad\nm.toml:1:1: whole file"
+            "m.toml:2:1: y: bad\nm.toml:1:1: whole file\nm.toml:1:1: warning: x: odd"
         );
     }
 }

@@ -31,11 +31,11 @@ pub mod zone;
 pub mod zonefile;
 pub mod zonetext;
 
-pub use error::{ConfigErrors, Diagnostic, LoadError};
+pub use error::{ConfigErrors, Diagnostic, LoadError, Severity};
 pub use model::*;
 pub use serial::SerialBook;
 pub use settings::{ClientSettings, ServerSettings};
-pub use validate::{Diagnostics, load_file, load_str};
+pub use validate::{Checked, Diagnostics, check_file, check_str, load_file, load_str};
 pub use zone::{Zone, ZoneSet};
 
 /// The built-in default configuration (`config/mailbeacon.toml`): `example.test` on loopback.

@@ -506,9 +506,13 @@ impl EmailAddress {
         if s.len() > 254 {
             return Err(AddressError::TooLong);
         }
-        if s.chars()
-            .any(|c| c.is_control() || c.is_whitespace() || matches!(c, '<' | '>' | '"' | '\\'))
-        {
+        if s.chars().any(|c| {
+            c.is_control()
+                    || c.is_whitespace()
+                    || matches!(c, '<' | '>' | '"' | '\\')
+                    // Not XML `Char`s: every document the address is written into would break.
+                    || matches!(c, '\u{FFFE}' | '\u{FFFF}')
+        }) {
             return Err(AddressError::Character);
         }
         let mut parts = s.split('@');

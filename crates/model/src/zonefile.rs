@@ -66,6 +66,11 @@ pub fn rdata_text(data: &RData) -> String {
         RData::TXT(t) => txt_text(t),
         RData::SOA(s) => soa_text(s),
         RData::CAA(c) => caa_text(c),
+        // Numbers and hex, as providers' web forms and every name server expect them; hickory's
+        // `Display` writes exactly that (an empty hex field would not parse, so it stays generic).
+        RData::TLSA(t) if !t.cert_data.is_empty() => t.to_string(),
+        RData::SSHFP(s) if !s.fingerprint.is_empty() => s.to_string(),
+        RData::HINFO(h) => format!("{} {}", quoted(&h.cpu), quoted(&h.os)),
         other => generic_text(other),
     }
 }
@@ -136,6 +141,24 @@ fn generic_text(data: &RData) -> String {
 mod tests {
     use super::*;
     use hickory_proto::rr::rdata::{MX, SRV};
+
+    #[test]
+    fn tlsa_and_sshfp_use_their_usual_presentation() {
+        use hickory_proto::rr::rdata::{sshfp, tlsa};
+        let t = RData::TLSA(tlsa::TLSA::new(
+            tlsa::CertUsage::DaneEe,
+            tlsa::Selector::Spki,
+            tlsa::Matching::Sha256,
+            vec![0xab, 0x01],
+        ));
+        assert_eq!(rdata_text(&t), "3 1 1 ab01");
+        let s = RData::SSHFP(sshfp::SSHFP::new(
+            sshfp::Algorithm::Ed25519,
+            sshfp::FingerprintType::SHA256,
+            vec![0x12, 0x34],
+        ));
+        assert_eq!(rdata_text(&s), "4 2 1234");
+    }
 
     #[test]
     fn txt_strings_are_quoted_and_escaped() {

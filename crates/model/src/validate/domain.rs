@@ -530,10 +530,7 @@ fn mta_sts(
                 diags.push(
                     Some(v.span()),
                     format!("{key}.mode"),
-                    format!(
-                        "unknown mode `{}`, expected enforce, testing or none",
-                        v.get_ref()
-                    ),
+                    super::wording::unknown("mode", v.get_ref(), &["enforce", "testing", "none"]),
                 );
                 MtaStsMode::Testing
             }

@@ -6,6 +6,7 @@
 mod domain;
 mod server;
 mod service;
+pub(crate) mod wording;
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -21,15 +22,53 @@ use crate::model::Model;
 
 /// Reads and validates the configuration file at `path`.
 pub fn load_file(path: &Path) -> Result<Model, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    Ok(load_str(&text, path)?)
+    check_file(path).map(|c| c.model)
 }
 
 /// Validates configuration `text`; `path` is used in messages and to resolve relative paths.
 pub fn load_str(text: &str, path: &Path) -> Result<Model, ConfigErrors> {
+    check_str(text, path).map(|c| c.model)
+}
+
+/// A configuration that loaded, with what is worth telling its author anyway.
+#[derive(Debug)]
+pub struct Checked {
+    /// The validated model.
+    pub model: Model,
+    /// Settings that are served as written but that clients or registries are likely to misread.
+    pub warnings: ConfigErrors,
+}
+
+/// Reads and validates the configuration file at `path`, keeping the warnings.
+pub fn check_file(path: &Path) -> Result<Checked, LoadError> {
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            // Point at the first byte that is not UTF-8, in a text made of the valid part.
+            let at = e.utf8_error().valid_up_to();
+            let bytes = e.into_bytes();
+            let valid = String::from_utf8_lossy(&bytes[..at]).into_owned();
+            return Err(ConfigErrors::new(
+                path,
+                &valid,
+                vec![Diagnostic::new(
+                    Some(at..at),
+                    "",
+                    "the file is not UTF-8 text (TOML files must be UTF-8); save it as UTF-8",
+                )],
+            )
+            .into());
+        }
+    };
+    Ok(check_str(&text, path)?)
+}
+
+/// Validates configuration `text`, keeping the warnings.
+pub fn check_str(text: &str, path: &Path) -> Result<Checked, ConfigErrors> {
     let mut diags = Diagnostics::default();
     let file = parse(text, &mut diags);
     if !diags.list.is_empty() {
@@ -38,7 +77,15 @@ pub fn load_str(text: &str, path: &Path) -> Result<Model, ConfigErrors> {
     let base = path.parent().unwrap_or(Path::new("."));
     let model = build(&file, text, base, &mut diags);
     match model {
-        Some(model) if diags.list.is_empty() => Ok(model),
+        Some(model) if diags.list.is_empty() => {
+            let mut warnings = std::mem::take(&mut diags.warnings);
+            warnings.sort_by_key(|d| d.span.as_ref().map_or(0, |s| s.start));
+            warnings.dedup();
+            Ok(Checked {
+                model,
+                warnings: ConfigErrors::new(path, text, warnings),
+            })
+        }
         _ => Err(ConfigErrors::new(path, text, diags.into_sorted())),
     }
 }
@@ -72,7 +119,11 @@ pub fn parse(text: &str, diags: &mut Diagnostics) -> ConfigFile {
                             }
                         }
                     }
-                    _ => diags.push(Some(span), "service", "must be a table of services: [service.NAME]"),
+                    _ => diags.push(
+                        Some(span),
+                        "service",
+                        "must be a table of services: [service.NAME]",
+                    ),
                 }
             }
             "domain" => {
@@ -85,13 +136,21 @@ pub fn parse(text: &str, diags: &mut Diagnostics) -> ConfigFile {
                             }
                         }
                     }
-                    _ => diags.push(Some(span), "domain", "must be an array of tables: [[domain]]"),
+                    _ => diags.push(
+                        Some(span),
+                        "domain",
+                        "must be an array of tables: [[domain]]",
+                    ),
                 }
             }
             other => diags.push(
                 Some(key_span),
                 other,
-                format!("unknown section `{other}`, expected one of server, tls, defaults, service, domain, hosts"),
+                wording::unknown(
+                    "section",
+                    other,
+                    &["server", "tls", "defaults", "service", "domain", "hosts"],
+                ),
             ),
         }
     }
@@ -123,7 +182,7 @@ fn de<T: DeserializeOwned>(
             diags.push(
                 inner.span().or(Some(span)),
                 full,
-                inner.message().trim().to_owned(),
+                wording::friendly(inner.message()),
             );
             None
         }
@@ -157,6 +216,7 @@ fn build(file: &ConfigFile, text: &str, base: &Path, diags: &mut Diagnostics) ->
 #[derive(Debug, Default)]
 pub struct Diagnostics {
     list: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
 }
 
 impl Diagnostics {
@@ -170,7 +230,17 @@ impl Diagnostics {
         self.list.push(Diagnostic::new(span, key, message));
     }
 
-    /// How many problems were recorded.
+    /// Records a warning: reported, but the configuration is still served.
+    pub fn warn(
+        &mut self,
+        span: Option<Range<usize>>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) {
+        self.warnings.push(Diagnostic::warning(span, key, message));
+    }
+
+    /// How many problems (not warnings) were recorded.
     pub fn len(&self) -> usize {
         self.list.len()
     }

@@ -113,7 +113,7 @@ pub(super) fn tls(t: Option<&TlsSection>, base: &Path, diags: &mut Diagnostics) 
                 diags.push(
                     Some(m.span()),
                     "tls.mode",
-                    format!("unknown mode `{other}`, expected lab, files or off"),
+                    super::wording::unknown("mode", other, &["lab", "files", "off"]),
                 );
                 TlsMode::Off
             }

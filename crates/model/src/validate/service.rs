@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use toml::Spanned;
 
-use super::{Diagnostics, http_url, int_in};
+use super::{Diagnostics, http_url, int_in, wording};
 use crate::config::{EndpointSection, ServiceSection};
 use crate::model::{
     AuthMethod, DavUrl, Documentation, Endpoint, HostTemplate, OAuth2, Protocol, Security, Service,
@@ -189,7 +189,11 @@ fn endpoint(
                 diags.push(
                     Some(s.span()),
                     format!("{key}.security"),
-                    format!("unknown security `{other}`, expected tls, starttls or plain"),
+                    wording::unknown(
+                        "security",
+                        other,
+                        &["tls", "starttls", "plain", "ssl", "none"],
+                    ),
                 );
                 None
             }
@@ -200,6 +204,12 @@ fn endpoint(
         (None, Some(p), Some(s)) => Some(p.default_port(s)),
         _ => None,
     };
+    if let (Some(p), Some(s), Some(n)) = (protocol, security, port)
+        && let Some(w) = port_security_mismatch(p, s, n)
+    {
+        let span = e.port.as_ref().map(|p| p.span()).or(Some(span.clone()));
+        diags.warn(span, format!("{key}.port"), w);
+    }
     let auth = match &e.auth {
         None => vec![AuthMethod::PasswordCleartext],
         Some(list) => {
@@ -213,11 +223,7 @@ fn endpoint(
                         diags.push(
                             Some(a.span()),
                             format!("{key}.auth[{i}]"),
-                            format!(
-                                "unknown authentication `{}`, expected one of {}",
-                                a.get_ref(),
-                                all.join(", ")
-                            ),
+                            wording::unknown("authentication", a.get_ref(), &all),
                         );
                     }
                 }
@@ -334,4 +340,50 @@ fn dav_url(u: &Spanned<String>, key: &str, diags: &mut Diagnostics) -> Option<Da
         },
         host,
     })
+}
+
+/// The well-known port of the other security mode, when `port` is it: clients that guess from the
+/// port (Thunderbird's manual setup, Outlook, K-9) then try the wrong handshake.
+fn port_security_mismatch(protocol: Protocol, security: Security, port: u16) -> Option<String> {
+    let other = match security {
+        Security::Tls => Security::StartTls,
+        Security::StartTls | Security::Plain => Security::Tls,
+    };
+    if port != protocol.default_port(other) || port == protocol.default_port(security) {
+        return None;
+    }
+    let (said, usual) = match security {
+        Security::Tls => ("implicit TLS (`tls`)", "STARTTLS"),
+        Security::StartTls => ("STARTTLS", "implicit TLS"),
+        Security::Plain => ("no TLS (`plain`)", "implicit TLS"),
+    };
+    Some(format!(
+        "port {port} is the {} {usual} port, but this endpoint says {said}; clients that go by the \
+         port will try the other handshake and fail (use port {} or security = \"{}\")",
+        protocol.as_str().to_ascii_uppercase(),
+        protocol.default_port(security),
+        match other {
+            Security::Tls => "tls",
+            _ => "starttls",
+        }
+    ))
+}
+
+#[cfg(test)]
+mod port_tests {
+    use super::*;
+
+    #[test]
+    fn mismatched_well_known_ports_are_named() {
+        let w = port_security_mismatch(Protocol::Smtp, Security::Tls, 587).unwrap();
+        assert!(w.contains("port 587 is the SMTP STARTTLS port"), "{w}");
+        assert!(w.contains("use port 465"), "{w}");
+        assert!(port_security_mismatch(Protocol::Smtp, Security::StartTls, 465).is_some());
+        assert!(port_security_mismatch(Protocol::Imap, Security::StartTls, 993).is_some());
+        assert!(port_security_mismatch(Protocol::Pop3, Security::Tls, 110).is_some());
+        assert!(port_security_mismatch(Protocol::Smtp, Security::StartTls, 587).is_none());
+        assert!(port_security_mismatch(Protocol::Smtp, Security::Tls, 465).is_none());
+        assert!(port_security_mismatch(Protocol::Smtp, Security::StartTls, 2525).is_none());
+        assert!(port_security_mismatch(Protocol::Imap, Security::Plain, 143).is_none());
+    }
 }
