@@ -184,6 +184,10 @@ def main():
         procs = []
         try:
             zones = zones_of(args.bin, config)
+            # serve first: it records the zones' serials in its state directory, and `records`
+            # (which never writes state) then prints the same ones for Knot.
+            mb, mport = start_mailbeacon(args.bin, config, tmp)
+            procs.append(mb)
             files, texts = {}, {}
             for z in zones:
                 text = subprocess.run([args.bin, "records", "-c", config, "--domain", z], check=True,
@@ -194,8 +198,6 @@ def main():
                 texts[z + "."] = text
             knot, kport = start_knot(tmp, zones, files)
             procs.append(knot)
-            mb, mport = start_mailbeacon(args.bin, config, tmp)
-            procs.append(mb)
             qs = queries(texts)
             for qname, qtype in qs:
                 for dress, q in dressed(qname, qtype):

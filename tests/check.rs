@@ -283,3 +283,75 @@ fn transfer_and_notify_addresses_are_checked() {
     let (code, _, err, _) = check(&good);
     assert_eq!(code, 0, "{err}");
 }
+
+#[test]
+fn unknown_placeholders_are_refused_where_they_are_written() {
+    let text = GOOD.replace(
+        "outgoing = [{ host = \"mail.{domain}\" }]",
+        "outgoing = [{ host = \"mail.{domain}\" }]\ncarddav = \"https://dav.{domian}/card/\"",
+    );
+    let (err, path) = refused(&text);
+    assert!(
+        err.contains(&format!(
+            "{path}:8:11: service.mail.carddav: unknown placeholder `{{domian}}`; did you mean `{{domain}}`?"
+        )),
+        "{err}"
+    );
+    let text = GOOD.replace("mx = [", "spf = \"v=spf1 include:{zone} -all\"\nmx = [");
+    let (err, _) = refused(&text);
+    assert!(
+        err.contains("domain[0].spf: unknown placeholder `{zone}`"),
+        "{err}"
+    );
+    let text = GOOD.replace(
+        "[[domain]]",
+        "username = \"%EMAILLOCALPART%@{domain}\"\n\n[[domain]]",
+    );
+    let (err, _) = refused(&text);
+    assert!(err.contains("use %EMAILDOMAIN%"), "{err}");
+}
+
+#[test]
+fn port_and_security_that_clients_misread_are_warnings() {
+    let text = GOOD.replace(
+        "outgoing = [{ host = \"mail.{domain}\" }]",
+        "outgoing = [{ host = \"mail.{domain}\", port = 587, security = \"tls\" }]",
+    );
+    let (code, out, err, path) = check(&text);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains(&format!(
+            "{path}:7:46: warning: service.mail.outgoing[0].port: port 587 is the SMTP STARTTLS port"
+        )),
+        "{err}"
+    );
+    assert!(out.contains(": ok, 1 domain\n"), "{out}");
+}
+
+#[test]
+fn plain_words_and_suggestions() {
+    let text = GOOD.replace(
+        "host = \"mail.{domain}\" }]\noutgoing",
+        "host = \"mail.{domain}\", port = \"993\" }]\noutgoing",
+    );
+    let (err, _) = refused(&text);
+    assert!(
+        err.contains("port: expected a number, not the text \"993\""),
+        "{err}"
+    );
+    let text = GOOD.replace("mx = [", "nameservers = [\"ns1.{domain}\"]\nmx = [");
+    let (err, _) = refused(&text);
+    assert!(
+        err.contains("unknown key `nameservers`; did you mean `name_servers`?"),
+        "{err}"
+    );
+    let text = GOOD.replace(
+        "{ protocol = \"imap\",",
+        "{ protocol = \"imap\", security = \"starttsl\",",
+    );
+    let (err, _) = refused(&text);
+    assert!(
+        err.contains("unknown security `starttsl`; did you mean `starttls`?"),
+        "{err}"
+    );
+}

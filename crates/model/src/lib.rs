@@ -24,6 +24,7 @@ pub mod error;
 pub mod model;
 pub mod mta_sts;
 pub mod name;
+pub mod placeholder;
 pub mod serial;
 pub mod settings;
 mod validate;

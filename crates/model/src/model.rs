@@ -115,10 +115,10 @@ pub struct Service {
     pub documentation: Vec<Documentation>,
     /// Web mail URL.
     pub webmail: Option<String>,
-    /// CalDAV URL.
-    pub caldav: Option<DavUrl>,
-    /// CardDAV URL.
-    pub carddav: Option<DavUrl>,
+    /// CalDAV URL (may say `{domain}`).
+    pub caldav: Option<String>,
+    /// CardDAV URL (may say `{domain}`).
+    pub carddav: Option<String>,
     /// OAuth2 endpoints.
     pub oauth2: Option<OAuth2>,
 }
@@ -314,8 +314,7 @@ impl HostTemplate {
 
     /// The host name for `domain` (no trailing dot).
     pub fn expand(&self, domain: &Name) -> String {
-        let d = crate::name::display(domain);
-        self.0.replace("{domain}", &d)
+        crate::placeholder::expand(&self.0, domain)
     }
 }
 
@@ -341,6 +340,55 @@ pub struct DavUrl {
     pub port: u16,
     /// Path (at least `/`).
     pub path: String,
+}
+
+impl DavUrl {
+    /// Splits an absolute `http(s)` URL; `None` for anything else.
+    pub fn parse(url: &str) -> Option<DavUrl> {
+        let parsed = url::Url::parse(url).ok()?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return None;
+        }
+        let host = parsed.host_str()?.to_ascii_lowercase();
+        Some(DavUrl {
+            url: url.to_owned(),
+            https: parsed.scheme() == "https",
+            port: parsed.port_or_known_default().unwrap_or(443),
+            path: if parsed.path().is_empty() {
+                "/".into()
+            } else {
+                parsed.path().to_owned()
+            },
+            host,
+        })
+    }
+}
+
+impl Documentation {
+    /// With `{domain}` expanded for `domain`.
+    pub fn expand(&self, domain: &Name) -> Documentation {
+        Documentation {
+            url: crate::placeholder::expand(&self.url, domain),
+            descriptions: self
+                .descriptions
+                .iter()
+                .map(|(l, t)| (l.clone(), crate::placeholder::expand(t, domain)))
+                .collect(),
+        }
+    }
+}
+
+impl OAuth2 {
+    /// With `{domain}` expanded for `domain`.
+    pub fn expand(&self, domain: &Name) -> OAuth2 {
+        let x = |s: &str| crate::placeholder::expand(s, domain);
+        OAuth2 {
+            issuer: x(&self.issuer),
+            scope: x(&self.scope),
+            auth_url: x(&self.auth_url),
+            token_url: x(&self.token_url),
+        }
+    }
 }
 
 /// OAuth2 endpoints.

@@ -69,13 +69,14 @@ impl Model {
             username: e.username.clone(),
         };
         let provider = name::display(tmpl);
+        let x = |t: &str| crate::placeholder::expand(t, tmpl);
         let display_name = services
             .iter()
-            .find_map(|s| s.display_name.clone())
+            .find_map(|s| s.display_name.as_deref().map(x))
             .unwrap_or_else(|| provider.clone());
         let short_name = services
             .iter()
-            .find_map(|s| s.short_name.clone())
+            .find_map(|s| s.short_name.as_deref().map(x))
             .unwrap_or_else(|| provider.split('.').next().unwrap_or(&provider).to_owned());
         ClientSettings {
             domain: name::display(&domain.name),
@@ -94,12 +95,20 @@ impl Model {
                 .collect(),
             documentation: services
                 .iter()
-                .flat_map(|s| s.documentation.iter().cloned())
+                .flat_map(|s| s.documentation.iter().map(|d| d.expand(tmpl)))
                 .collect(),
-            webmail: services.iter().find_map(|s| s.webmail.clone()),
-            caldav: services.iter().find_map(|s| s.caldav.clone()),
-            carddav: services.iter().find_map(|s| s.carddav.clone()),
-            oauth2: services.iter().find_map(|s| s.oauth2.clone()),
+            webmail: services.iter().find_map(|s| s.webmail.as_deref().map(x)),
+            caldav: services
+                .iter()
+                .find_map(|s| s.caldav.as_deref())
+                .and_then(|u| DavUrl::parse(&x(u))),
+            carddav: services
+                .iter()
+                .find_map(|s| s.carddav.as_deref())
+                .and_then(|u| DavUrl::parse(&x(u))),
+            oauth2: services
+                .iter()
+                .find_map(|s| s.oauth2.as_ref().map(|o| o.expand(tmpl))),
         }
     }
 }

@@ -13,7 +13,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use ipnet::IpNet;
 use sha2::{Digest, Sha256};
 
-use crate::model::{Domain, Model, Protocol, Security};
+use crate::model::{DavUrl, Domain, Model, Protocol, Security};
 use crate::name;
 use crate::serial::SerialBook;
 
@@ -306,13 +306,16 @@ fn derive_zone(
         ));
     }
     for (kind, pick) in [("caldav", 0usize), ("carddav", 1)] {
-        let dav = services.iter().find_map(|s| {
-            if pick == 0 {
-                s.caldav.as_ref()
-            } else {
-                s.carddav.as_ref()
-            }
-        });
+        let dav = services
+            .iter()
+            .find_map(|s| {
+                if pick == 0 {
+                    s.caldav.as_deref()
+                } else {
+                    s.carddav.as_deref()
+                }
+            })
+            .and_then(|u| DavUrl::parse(&crate::placeholder::expand(u, d.template_domain())));
         let Some(dav) = dav else { continue };
         let label = if dav.https {
             format!("_{kind}s._tcp")

@@ -193,12 +193,14 @@ fn domain(
         None => DEFAULT_TTL,
     };
     let mx = mx(m, &domain_name, spans, diags);
-    let spf = text_record(m.get("spf", |d| &d.spf), "v=spf1", diags);
-    let dmarc = text_record(m.get("dmarc", |d| &d.dmarc), "v=DMARC1", diags);
+    let spf = expanded(m.get("spf", |d| &d.spf), &domain_name, diags);
+    let spf = text_record(spf, "v=spf1", diags);
+    let dmarc = expanded(m.get("dmarc", |d| &d.dmarc), &domain_name, diags);
+    let dmarc = text_record(dmarc, "v=DMARC1", diags);
     let dkim = dkim(m, &domain_name, diags);
-    let tls_rpt = tls_rpt(m, diags);
+    let tls_rpt = tls_rpt(m, &domain_name, diags);
     let caa = caa(m, &domain_name, diags);
-    let mta_sts = mta_sts(m, features.mta_sts, &mx, diags);
+    let mta_sts = mta_sts(m, features.mta_sts, &mx, &domain_name, diags);
     let name_servers = name_servers(m, &domain_name, spans, diags);
     let soa = soa(m, &domain_name, diags);
     let autodiscover_srv = autodiscover_srv(m, &domain_name, spans, diags);
@@ -376,8 +378,21 @@ fn mx(
     out
 }
 
-fn text_record(
+/// A domain's text value with `{domain}` expanded (other placeholders refused), same span.
+fn expanded(
     v: Option<(&Spanned<String>, String)>,
+    domain: &Name,
+    diags: &mut Diagnostics,
+) -> Option<(Spanned<String>, String)> {
+    let (v, key) = v?;
+    super::known_placeholders(v.get_ref(), Some(v.span()), &key, diags).then(|| {
+        let text = crate::placeholder::expand(v.get_ref(), domain);
+        (Spanned::new(v.span(), text), key)
+    })
+}
+
+fn text_record(
+    v: Option<(Spanned<String>, String)>,
     prefix: &str,
     diags: &mut Diagnostics,
 ) -> Option<String> {
@@ -426,9 +441,11 @@ fn dkim(m: &Merged<'_>, domain: &Name, diags: &mut Diagnostics) -> Vec<DkimKey> 
             );
             continue;
         };
-        let value = k
-            .value
-            .get_ref()
+        let vkey = format!("{key}[{j}].value");
+        if !super::known_placeholders(k.value.get_ref(), Some(k.value.span()), &vkey, diags) {
+            continue;
+        }
+        let value = crate::placeholder::expand(k.value.get_ref(), domain)
             .split_whitespace()
             .collect::<Vec<_>>()
             .join(" ");
@@ -453,13 +470,17 @@ fn dkim(m: &Merged<'_>, domain: &Name, diags: &mut Diagnostics) -> Vec<DkimKey> 
     out
 }
 
-fn tls_rpt(m: &Merged<'_>, diags: &mut Diagnostics) -> Vec<String> {
+fn tls_rpt(m: &Merged<'_>, domain: &Name, diags: &mut Diagnostics) -> Vec<String> {
     let Some((list, key)) = m.get("tls_rpt", |d| &d.tls_rpt) else {
         return Vec::new();
     };
     let mut out = Vec::new();
     for (j, u) in list.iter().enumerate() {
-        let v = u.get_ref().trim();
+        if !super::known_placeholders(u.get_ref(), Some(u.span()), &format!("{key}[{j}]"), diags) {
+            continue;
+        }
+        let v = crate::placeholder::expand(u.get_ref(), domain);
+        let v = v.trim();
         let valid = (v.starts_with("mailto:") && v.len() > 7 && v.contains('@'))
             || url::Url::parse(v).is_ok_and(|u| u.scheme() == "https");
         if !valid || v.contains([',', '!', ';', ' ']) {
@@ -481,8 +502,11 @@ fn caa(m: &Merged<'_>, domain: &Name, diags: &mut Diagnostics) -> Vec<CAA> {
     };
     let mut out = Vec::new();
     for (j, c) in list.iter().enumerate() {
-        let parsed =
-            crate::zonetext::parse_records(&format!("@ CAA {}", c.get_ref()), domain, DEFAULT_TTL);
+        if !super::known_placeholders(c.get_ref(), Some(c.span()), &format!("{key}[{j}]"), diags) {
+            continue;
+        }
+        let value = crate::placeholder::expand(c.get_ref(), domain);
+        let parsed = crate::zonetext::parse_records(&format!("@ CAA {value}"), domain, DEFAULT_TTL);
         match parsed.as_deref() {
             Ok(
                 [
@@ -515,6 +539,7 @@ fn mta_sts(
     m: &Merged<'_>,
     on: bool,
     mx: &[MxEntry],
+    domain: &Name,
     diags: &mut Diagnostics,
 ) -> Option<MtaStsPolicy> {
     let section = m.get("mta_sts_policy", |d| &d.mta_sts_policy);
@@ -552,8 +577,11 @@ fn mta_sts(
         Some(list) => {
             let mut out = Vec::new();
             for (j, v) in list.iter().enumerate() {
-                let raw = v
-                    .get_ref()
+                let jkey = format!("{key}.mx[{j}]");
+                if !super::known_placeholders(v.get_ref(), Some(v.span()), &jkey, diags) {
+                    continue;
+                }
+                let raw = crate::placeholder::expand(v.get_ref(), domain)
                     .trim()
                     .trim_end_matches('.')
                     .to_ascii_lowercase();
@@ -771,7 +799,15 @@ fn extra_records(
     text: &str,
     diags: &mut Diagnostics,
 ) -> Vec<Record> {
-    match crate::zonetext::parse_records(r.get_ref(), domain, ttl) {
+    if !super::known_placeholders(r.get_ref(), Some(r.span()), key, diags) {
+        return Vec::new();
+    }
+    // `{domain}` holds no newline, so line numbers in errors still match the file.
+    match crate::zonetext::parse_records(
+        &crate::placeholder::expand(r.get_ref(), domain),
+        domain,
+        ttl,
+    ) {
         Ok(records) => records,
         Err(e) => {
             let span = line_span(text, r.span(), e.line);

@@ -293,6 +293,36 @@ impl DomainSpans {
     }
 }
 
+/// Refuses every placeholder but `{domain}` in `text` (with a suggestion for a typo); whether
+/// there was none.
+pub(crate) fn known_placeholders(
+    text: &str,
+    span: Option<Range<usize>>,
+    key: &str,
+    diags: &mut Diagnostics,
+) -> bool {
+    let unknown = crate::placeholder::unknown(text);
+    for u in &unknown {
+        let word = u.trim_start_matches('{').trim_end_matches('}');
+        let hint = match wording::suggest(word, &["domain"]) {
+            Some(_) => "; did you mean `{domain}`?",
+            None => "",
+        };
+        diags.push(
+            span.clone(),
+            key,
+            format!("unknown placeholder `{u}`{hint} (the only placeholder is {{domain}})"),
+        );
+    }
+    unknown.is_empty()
+}
+
+/// A text value that may say `{domain}`: checked for other placeholders, trimmed.
+pub(crate) fn template(v: &Spanned<String>, key: &str, diags: &mut Diagnostics) -> Option<String> {
+    known_placeholders(v.get_ref(), Some(v.span()), key, diags)
+        .then(|| v.get_ref().trim().to_owned())
+}
+
 /// Checks an integer setting against a range and converts it.
 fn int_in<T: TryFrom<i64>>(
     v: &Spanned<i64>,

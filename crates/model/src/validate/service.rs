@@ -5,12 +5,13 @@ use std::ops::Range;
 
 use toml::Spanned;
 
-use super::{Diagnostics, http_url, int_in, wording};
+use super::{Diagnostics, http_url, int_in, known_placeholders, template, wording};
 use crate::config::{EndpointSection, ServiceSection};
 use crate::model::{
     AuthMethod, DavUrl, Documentation, Endpoint, HostTemplate, OAuth2, Protocol, Security, Service,
     Username,
 };
+use crate::placeholder;
 
 pub(super) fn services(
     sections: &BTreeMap<String, ServiceSection>,
@@ -50,9 +51,20 @@ fn service(id: &str, s: &ServiceSection, diags: &mut Diagnostics) -> Service {
     }
     let mut documentation = Vec::new();
     for (i, d) in s.documentation.iter().enumerate() {
-        if url_template(&d.url, &format!("{key}.documentation[{i}].url"), diags) {
+        let dkey = format!("{key}.documentation[{i}]");
+        let texts_ok = d.description.iter().all(|(lang, text)| {
+            known_placeholders(
+                text,
+                Some(d.url.span()),
+                &format!("{dkey}.description.{lang}"),
+                diags,
+            )
+        });
+        if let Some(url) = url_template(&d.url, &format!("{dkey}.url"), diags)
+            && texts_ok
+        {
             documentation.push(Documentation {
-                url: d.url.get_ref().clone(),
+                url,
                 descriptions: d
                     .description
                     .iter()
@@ -64,13 +76,7 @@ fn service(id: &str, s: &ServiceSection, diags: &mut Diagnostics) -> Service {
     let webmail = s
         .webmail
         .as_ref()
-        .and_then(|w| http_url(w, &format!("{key}.webmail"), diags))
-        .map(|_| {
-            s.webmail
-                .as_ref()
-                .map(|w| w.get_ref().clone())
-                .unwrap_or_default()
-        });
+        .and_then(|w| url_template(w, &format!("{key}.webmail"), diags));
     let caldav = s
         .caldav
         .as_ref()
@@ -81,16 +87,18 @@ fn service(id: &str, s: &ServiceSection, diags: &mut Diagnostics) -> Service {
         .and_then(|u| dav_url(u, &format!("{key}.carddav"), diags));
     let oauth2 = s.oauth2.as_ref().map(|o| {
         let okey = format!("{key}.oauth2");
-        http_url(&o.auth_url, &format!("{okey}.auth_url"), diags);
-        http_url(&o.token_url, &format!("{okey}.token_url"), diags);
-        if o.issuer.get_ref().trim().is_empty() {
+        let auth_url = url_template(&o.auth_url, &format!("{okey}.auth_url"), diags);
+        let token_url = url_template(&o.token_url, &format!("{okey}.token_url"), diags);
+        let issuer = template(&o.issuer, &format!("{okey}.issuer"), diags);
+        let scope = template(&o.scope, &format!("{okey}.scope"), diags);
+        if issuer.as_ref().is_some_and(String::is_empty) {
             diags.push(
                 Some(o.issuer.span()),
                 format!("{okey}.issuer"),
                 "must not be empty",
             );
         }
-        if o.scope.get_ref().trim().is_empty() {
+        if scope.as_ref().is_some_and(|s| s.trim().is_empty()) {
             diags.push(
                 Some(o.scope.span()),
                 format!("{okey}.scope"),
@@ -98,15 +106,14 @@ fn service(id: &str, s: &ServiceSection, diags: &mut Diagnostics) -> Service {
             );
         }
         OAuth2 {
-            issuer: o.issuer.get_ref().trim().to_owned(),
-            scope: o
-                .scope
-                .get_ref()
+            issuer: issuer.unwrap_or_default(),
+            scope: scope
+                .unwrap_or_default()
                 .split_whitespace()
                 .collect::<Vec<_>>()
                 .join(" "),
-            auth_url: o.auth_url.get_ref().clone(),
-            token_url: o.token_url.get_ref().clone(),
+            auth_url: auth_url.unwrap_or_default(),
+            token_url: token_url.unwrap_or_default(),
         }
     });
     if s.incoming.is_empty() && s.outgoing.is_empty() {
@@ -121,8 +128,11 @@ fn service(id: &str, s: &ServiceSection, diags: &mut Diagnostics) -> Service {
         display_name: s
             .display_name
             .as_ref()
-            .map(|v| v.get_ref().trim().to_owned()),
-        short_name: s.short_name.as_ref().map(|v| v.get_ref().trim().to_owned()),
+            .and_then(|v| template(v, &format!("{key}.display_name"), diags)),
+        short_name: s
+            .short_name
+            .as_ref()
+            .and_then(|v| template(v, &format!("{key}.short_name"), diags)),
         incoming,
         outgoing,
         documentation,
@@ -267,7 +277,10 @@ pub(crate) fn host_template(
     if t.parse::<std::net::IpAddr>().is_ok() {
         return Some(HostTemplate::new(t));
     }
-    let without = t.replace("{domain}", "");
+    if !known_placeholders(&t, span.clone(), key, diags) {
+        return None;
+    }
+    let without = t.replace(placeholder::DOMAIN, "");
     if without.contains('{') || without.contains('}') {
         diags.push(
             span,
@@ -285,10 +298,15 @@ pub(crate) fn host_template(
     }
 }
 
-/// Checks a URL that may contain `{domain}` (expanded per domain like host names).
-fn url_template(v: &Spanned<String>, key: &str, diags: &mut Diagnostics) -> bool {
-    let sample = Spanned::new(v.span(), v.get_ref().replace("{domain}", "example.test"));
-    http_url(&sample, key, diags).is_some()
+/// Checks a URL that may contain `{domain}` (expanded per domain like host names): no other
+/// placeholder, and a valid `http(s)` URL once expanded. Returns the template.
+fn url_template(v: &Spanned<String>, key: &str, diags: &mut Diagnostics) -> Option<String> {
+    let template = template(v, key, diags)?;
+    let sample = Spanned::new(
+        v.span(),
+        template.replace(placeholder::DOMAIN, "example.test"),
+    );
+    http_url(&sample, key, diags).map(|_| template)
 }
 
 const PLACEHOLDERS: [&str; 3] = ["%EMAILADDRESS%", "%EMAILLOCALPART%", "%EMAILDOMAIN%"];
@@ -303,6 +321,14 @@ fn username(u: &Spanned<String>, key: &str, diags: &mut Diagnostics) -> Option<U
     let mut rest = raw.to_owned();
     for p in PLACEHOLDERS {
         rest = rest.replace(p, "");
+    }
+    if rest.contains(placeholder::DOMAIN) {
+        diags.push(
+            Some(u.span()),
+            key,
+            format!("`{raw}`: a username cannot use {{domain}}; use %EMAILDOMAIN% (the domain of the address)"),
+        );
+        return None;
     }
     if rest.contains('%') {
         diags.push(
@@ -326,20 +352,10 @@ fn username(u: &Spanned<String>, key: &str, diags: &mut Diagnostics) -> Option<U
     Some(Username::Template(raw.to_owned()))
 }
 
-fn dav_url(u: &Spanned<String>, key: &str, diags: &mut Diagnostics) -> Option<DavUrl> {
-    let parsed = http_url(u, key, diags)?;
-    let host = parsed.host_str()?.to_ascii_lowercase();
-    Some(DavUrl {
-        url: u.get_ref().clone(),
-        https: parsed.scheme() == "https",
-        port: parsed.port_or_known_default().unwrap_or(443),
-        path: if parsed.path().is_empty() {
-            "/".into()
-        } else {
-            parsed.path().to_owned()
-        },
-        host,
-    })
+/// A CalDAV/CardDAV URL template; its parts are split per domain by [`DavUrl::parse`].
+fn dav_url(u: &Spanned<String>, key: &str, diags: &mut Diagnostics) -> Option<String> {
+    let template = url_template(u, key, diags)?;
+    DavUrl::parse(&template.replace(placeholder::DOMAIN, "example.test")).map(|_| template)
 }
 
 /// The well-known port of the other security mode, when `port` is it: clients that guess from the
