@@ -20,6 +20,7 @@
 //! ```
 
 pub mod config;
+pub mod delegation;
 pub mod error;
 pub mod model;
 pub mod mta_sts;

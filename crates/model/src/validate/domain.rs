@@ -10,7 +10,7 @@ use ipnet::IpNet;
 use toml::Spanned;
 
 use super::{Diagnostics, DomainSpans, int_in};
-use crate::config::{AliasEntry, ConfigFile, DomainSection};
+use crate::config::{AliasEntry, ConfigFile, DomainSection, SoaSection};
 use crate::model::{
     DkimKey, Domain, DomainDns, Features, HostTemplate, Model, MxEntry, SoaSettings, SrvParams,
 };
@@ -648,17 +648,30 @@ fn soa(m: &Merged<'_>, domain: &Name, diags: &mut Diagnostics) -> SoaSettings {
     let refresh = timer(
         sec.and_then(|s| s.refresh.as_ref()),
         "refresh",
-        10_800,
+        SOA_REFRESH,
         diags,
     );
-    let retry = timer(sec.and_then(|s| s.retry.as_ref()), "retry", 3_600, diags);
+    let retry = timer(
+        sec.and_then(|s| s.retry.as_ref()),
+        "retry",
+        SOA_RETRY,
+        diags,
+    );
     let expire = timer(
         sec.and_then(|s| s.expire.as_ref()),
         "expire",
-        1_209_600,
+        SOA_EXPIRE,
         diags,
     );
-    let minimum = timer(sec.and_then(|s| s.minimum.as_ref()), "minimum", 300, diags);
+    let minimum = timer(
+        sec.and_then(|s| s.minimum.as_ref()),
+        "minimum",
+        SOA_MINIMUM,
+        diags,
+    );
+    if let Some(sec) = sec {
+        soa_advice(sec, &key, [refresh, retry, expire, minimum], diags);
+    }
     let contact = match sec.and_then(|s| s.contact.as_ref()) {
         None => name::child(domain, "hostmaster"),
         Some(v) => contact_name(v.get_ref(), domain).unwrap_or_else(|e| {
@@ -672,6 +685,89 @@ fn soa(m: &Merged<'_>, domain: &Name, diags: &mut Diagnostics) -> SoaSettings {
         retry,
         expire,
         minimum,
+    }
+}
+
+/// SOA timers by default: RIPE-203's recommendations (refresh 1 day, retry 2 h, expire ~41 days)
+/// with a short negative-caching time, so that a name added later (an alias, an ACME challenge)
+/// is not hidden by a cached NXDOMAIN for long. All sit inside the ranges Zonemaster accepts;
+/// secondaries learn of changes at once through NOTIFY, not through the refresh timer.
+const SOA_REFRESH: u32 = 86_400;
+const SOA_RETRY: u32 = 7_200;
+const SOA_EXPIRE: u32 = 3_600_000;
+const SOA_MINIMUM: u32 = 300;
+
+/// Configured SOA timers outside what Zonemaster (and registries running it) accept: warnings,
+/// because the admin may know better.
+fn soa_advice(
+    sec: &SoaSection,
+    key: &str,
+    [refresh, retry, expire, minimum]: [u32; 4],
+    diags: &mut Diagnostics,
+) {
+    let span = |v: &Option<Spanned<i64>>| v.as_ref().map(|v| v.span());
+    let mut warn = |field: &str, v: &Option<Spanned<i64>>, message: String| {
+        if v.is_some() {
+            diags.warn(span(v), format!("{key}.{field}"), message);
+        }
+    };
+    if refresh < 14_400 {
+        warn(
+            "refresh",
+            &sec.refresh,
+            format!(
+                "refresh {refresh} is below 14400 (4 hours), the least Zonemaster accepts \
+             (REFRESH_MINIMUM_VALUE_LOWER; RIPE-203 recommends 86400); secondaries get changes \
+             through NOTIFY anyway"
+            ),
+        );
+    }
+    if retry < 3_600 {
+        warn(
+            "retry",
+            &sec.retry,
+            format!(
+                "retry {retry} is below 3600, the least Zonemaster accepts (RETRY_MINIMUM_VALUE_LOWER)"
+            ),
+        );
+    }
+    if retry >= refresh {
+        warn(
+            "retry",
+            &sec.retry,
+            format!(
+                "retry {retry} is not below refresh {refresh}; a failed refresh should be retried \
+             sooner than the next one (Zonemaster REFRESH_LOWER_THAN_RETRY)"
+            ),
+        );
+    }
+    if expire < 604_800 {
+        warn(
+            "expire",
+            &sec.expire,
+            format!(
+                "expire {expire} is below 604800 (1 week), the least Zonemaster accepts \
+             (EXPIRE_MINIMUM_VALUE_LOWER); secondaries would drop the zone after a short outage"
+            ),
+        );
+    } else if expire < refresh {
+        warn(
+            "expire",
+            &sec.expire,
+            format!(
+                "expire {expire} is below refresh {refresh} (Zonemaster EXPIRE_LOWER_THAN_REFRESH)"
+            ),
+        );
+    }
+    if !(300..=86_400).contains(&minimum) {
+        warn(
+            "minimum",
+            &sec.minimum,
+            format!(
+                "minimum (negative-caching time) {minimum} is outside 300–86400, the range Zonemaster \
+             accepts (SOA_DEFAULT_TTL_MINIMUM_VALUE_LOWER/HIGHER)"
+            ),
+        );
     }
 }
 

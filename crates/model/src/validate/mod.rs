@@ -209,6 +209,13 @@ fn build(file: &ConfigFile, text: &str, base: &Path, diags: &mut Diagnostics) ->
             diags.push(span, key, issue.message);
         }
     }
+    if diags.list.is_empty() {
+        let zones = crate::zone::ZoneSet::derive(&model);
+        for issue in crate::delegation::advice(&model, &zones) {
+            let (key, span) = spans.locate(&issue.domain, issue.key);
+            diags.warn(span, key, issue.message);
+        }
+    }
     Some(model)
 }
 
