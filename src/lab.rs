@@ -14,6 +14,7 @@ pub fn lab(
     state: Option<PathBuf>,
     options: Listeners,
 ) -> ExitCode {
+    mailbeacon_limits::raise_fd_limit();
     let mut builder = Lab::builder()
         .dns(options.dns)
         .http(options.http)

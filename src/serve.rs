@@ -51,6 +51,9 @@ fn generation(model: &Model, https_port: Option<u16>) -> Result<(Generation, Zon
 }
 
 async fn run(model: Model, path: PathBuf, reloadable: bool, options: Listeners) -> ExitCode {
+    // Connection caps follow the descriptor limit: take all the system allows.
+    let fds = mailbeacon_limits::raise_fd_limit();
+    tracing::debug!("file-descriptor limit: {fds}");
     let pick = |cli: &[SocketAddr], config: &[SocketAddr]| {
         if cli.is_empty() {
             config.to_vec()

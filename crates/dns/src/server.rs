@@ -22,8 +22,15 @@ use crate::responder::{Responder, Transport};
 
 /// Idle time after which a TCP connection is closed (RFC 7766 §6.2.3 suggests seconds, not minutes).
 const TCP_IDLE: Duration = Duration::from_secs(10);
-/// Concurrent TCP connections; further ones wait in the accept queue.
-const MAX_TCP_CONNECTIONS: usize = 512;
+/// Time to receive the rest of a query once its length arrived, and to send each reply message
+/// (Knot's `tcp-io-timeout` is 500 ms; this leaves room for slow links): a client that stops
+/// reading cannot keep a slot by letting replies pile up.
+const TCP_IO: Duration = Duration::from_secs(2);
+/// Longest a TCP connection lives, however busy; it is closed between messages after this.
+const TCP_MAX_LIFE: Duration = Duration::from_secs(120);
+/// Concurrent TCP connections one client address may hold (a resolver needs a few; a NAT of
+/// many hosts more).
+const TCP_PER_CLIENT: usize = 32;
 
 /// Why listening failed.
 #[derive(Debug, thiserror::Error)]
@@ -109,12 +116,16 @@ impl DnsServer {
             }
         }
         let mut tasks = tokio::task::JoinSet::new();
-        let limit = Arc::new(Semaphore::new(MAX_TCP_CONNECTIONS));
+        // A quarter of the descriptors for DNS over TCP: HTTP and HTTPS take their own share.
+        let cap = mailbeacon_limits::global_cap(mailbeacon_limits::fd_limit(), 0.25, 64, 16_384);
+        let limit = Arc::new(Semaphore::new(cap));
+        let budget = mailbeacon_limits::ClientBudget::new(TCP_PER_CLIENT);
         for listener in self.tcp {
             tasks.spawn(tcp_accept(
                 listener,
                 responder.clone(),
                 limit.clone(),
+                budget.clone(),
                 observer.clone(),
             ));
         }
@@ -180,6 +191,7 @@ async fn tcp_accept(
     listener: TcpListener,
     responder: SharedResponder,
     limit: Arc<Semaphore>,
+    budget: Arc<mailbeacon_limits::ClientBudget>,
     observer: SharedObserver,
 ) {
     loop {
@@ -194,17 +206,26 @@ async fn tcp_accept(
                 continue;
             }
         };
+        let Some(slot) = budget.admit(peer.ip()) else {
+            tracing::debug!(
+                "dns tcp: {} holds {TCP_PER_CLIENT} connections, refusing another",
+                peer.ip()
+            );
+            continue; // dropping the stream closes it
+        };
         let responder = responder.clone();
         let observer = observer.clone();
         tokio::spawn(async move {
             let _permit = permit;
+            let _slot = slot;
             let _ = tcp_connection(stream, peer, responder, observer).await;
         });
     }
 }
 
 /// One TCP connection: length-prefixed messages, answered in order (RFC 7766 §6.2.1 allows
-/// pipelined queries), closed after [`TCP_IDLE`] without a query.
+/// pipelined queries), closed after [`TCP_IDLE`] without a query, when a message is not received
+/// or sent within [`TCP_IO`], or between messages once [`TCP_MAX_LIFE`] has passed.
 async fn tcp_connection(
     mut stream: TcpStream,
     peer: SocketAddr,
@@ -212,16 +233,23 @@ async fn tcp_connection(
     observer: SharedObserver,
 ) -> std::io::Result<()> {
     let _ = stream.set_nodelay(true);
+    let end = tokio::time::Instant::now() + TCP_MAX_LIFE;
     let mut buf = Vec::new();
     loop {
+        let idle = end
+            .saturating_duration_since(tokio::time::Instant::now())
+            .min(TCP_IDLE);
+        if idle.is_zero() {
+            return Ok(());
+        }
         let mut len = [0u8; 2];
-        match tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut len)).await {
+        match tokio::time::timeout(idle, stream.read_exact(&mut len)).await {
             Ok(Ok(_)) => {}
             _ => return Ok(()),
         }
         let len = usize::from(u16::from_be_bytes(len));
         buf.resize(len, 0);
-        match tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut buf)).await {
+        match tokio::time::timeout(TCP_IO, stream.read_exact(&mut buf)).await {
             Ok(Ok(_)) => {}
             _ => return Ok(()),
         }
@@ -244,7 +272,10 @@ async fn tcp_connection(
             let mut framed = Vec::with_capacity(reply.len() + 2);
             framed.extend_from_slice(&n.to_be_bytes());
             framed.extend_from_slice(&reply);
-            stream.write_all(&framed).await?;
+            match tokio::time::timeout(TCP_IO, stream.write_all(&framed)).await {
+                Ok(result) => result?,
+                Err(_) => return Ok(()), // the client does not read: hang up
+            }
         }
     }
 }

@@ -32,10 +32,17 @@ const MAX_HEAD: usize = 16 * 1024;
 /// Time a client has to send a request head, or the TLS handshake, or the body.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest a connection may stay open, however busy: keeps slow or idle clients from holding
-/// connection slots forever.
+/// connection slots forever. At this age the connection is closed between requests (HTTP/1.1
+/// `Connection: close`, HTTP/2 GOAWAY), never in the middle of one.
 const MAX_CONNECTION_TIME: Duration = Duration::from_secs(120);
-/// Connections served at once per listener; more wait in the kernel's backlog.
-const MAX_CONNECTIONS: usize = 1024;
+/// After its age limit, how long an HTTP/1.x connection has to receive a request (whose answer
+/// then closes it) before it is shut down as idle.
+const RETIRE_MARGIN: Duration = Duration::from_secs(1);
+/// Time the requests in flight get to finish once a connection is being closed.
+const CLOSE_GRACE: Duration = Duration::from_secs(10);
+/// Connections one client address may hold at once, across all HTTP(S) listeners (browsers open
+/// six per host; an office behind NAT several times that).
+const PER_CLIENT: usize = 64;
 
 /// Why a listener could not be bound.
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +106,7 @@ impl Shared {
 pub struct HttpServer {
     plain: Vec<TcpListener>,
     secure: Vec<TcpListener>,
+    max_connection_time: Duration,
 }
 
 impl HttpServer {
@@ -122,7 +130,15 @@ impl HttpServer {
         Ok(HttpServer {
             plain: all(http, "HTTP").await?,
             secure: all(https, "HTTPS").await?,
+            max_connection_time: MAX_CONNECTION_TIME,
         })
+    }
+
+    /// Replaces the longest life of a connection (default two minutes), after which it is closed
+    /// between requests; for tests that cannot wait that long.
+    pub fn with_max_connection_time(mut self, limit: Duration) -> HttpServer {
+        self.max_connection_time = limit;
+        self
     }
 
     /// The bound HTTP addresses.
@@ -144,23 +160,40 @@ impl HttpServer {
     /// Serves until the returned future is dropped (which also closes every connection).
     pub async fn run(self, shared: Arc<Shared>) {
         let mut listeners = JoinSet::new();
+        let budget = mailbeacon_limits::ClientBudget::new(PER_CLIENT);
+        // Half of the descriptors for HTTP(S), shared by every listener; more wait in the
+        // kernel's backlog.
+        let cap = mailbeacon_limits::global_cap(mailbeacon_limits::fd_limit(), 0.5, 256, 32_768);
+        let slots = Arc::new(Semaphore::new(cap));
+        let limits = Limits {
+            slots,
+            budget,
+            max_connection_time: self.max_connection_time,
+        };
         for l in self.plain {
-            listeners.spawn(accept_loop(l, shared.clone(), false));
+            listeners.spawn(accept_loop(l, shared.clone(), false, limits.clone()));
         }
         for l in self.secure {
-            listeners.spawn(accept_loop(l, shared.clone(), true));
+            listeners.spawn(accept_loop(l, shared.clone(), true, limits.clone()));
         }
         while listeners.join_next().await.is_some() {}
     }
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, secure: bool) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+/// The budgets every listener of one server shares.
+#[derive(Debug, Clone)]
+struct Limits {
+    slots: Arc<Semaphore>,
+    budget: Arc<mailbeacon_limits::ClientBudget>,
+    max_connection_time: Duration,
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, secure: bool, limits: Limits) {
     // Dropping the set (when this loop is aborted) aborts every connection task.
     let mut connections = JoinSet::new();
     loop {
         while connections.try_join_next().is_some() {}
-        let Ok(permit) = slots.clone().acquire_owned().await else {
+        let Ok(permit) = limits.slots.clone().acquire_owned().await else {
             return;
         };
         let (stream, peer) = match listener.accept().await {
@@ -172,25 +205,47 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, secure: bool) {
                 continue;
             }
         };
+        let Some(slot) = limits.budget.admit(peer.ip()) else {
+            tracing::debug!(
+                "{} holds {PER_CLIENT} connections, refusing another",
+                peer.ip()
+            );
+            continue; // dropping the stream closes it
+        };
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
+        let lifetime = limits.max_connection_time;
         connections.spawn(async move {
-            let _ = tokio::time::timeout(
-                MAX_CONNECTION_TIME,
-                connection(stream, peer, shared, secure),
-            )
-            .await;
-            drop(permit);
+            connection(stream, peer, shared, secure, lifetime).await;
+            drop((permit, slot));
         });
     }
 }
 
-async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, secure: bool) {
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    secure: bool,
+    lifetime: Duration,
+) {
+    let retire_at = Instant::now() + lifetime;
     let service = {
         let shared = shared.clone();
         service_fn(move |req| {
             let shared = shared.clone();
-            async move { Ok::<_, Infallible>(handle(req, &shared, secure, peer).await) }
+            async move {
+                // HTTP/1.x past its age: this response says `Connection: close`, so hyper ends
+                // the connection right after it and the client opens a new one for the next.
+                let retire = req.version() < http::Version::HTTP_2 && Instant::now() >= retire_at;
+                let mut response = handle(req, &shared, secure, peer).await;
+                if retire {
+                    response
+                        .headers_mut()
+                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                }
+                Ok::<_, Infallible>(response)
+            }
         })
     };
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -204,30 +259,59 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, se
         .timer(TokioTimer::new())
         .max_header_list_size(MAX_HEAD as u32)
         .max_concurrent_streams(64);
-    let result = if secure {
+    let io: Box<dyn Stream> = if secure {
         let Some(config) = shared.tls.load_full() else {
             return;
         };
-        let tls = match tokio::time::timeout(READ_TIMEOUT, TlsAcceptor::from(config).accept(stream))
-            .await
-        {
-            Ok(Ok(tls)) => tls,
+        match tokio::time::timeout(READ_TIMEOUT, TlsAcceptor::from(config).accept(stream)).await {
+            Ok(Ok(tls)) => Box::new(tls),
             Ok(Err(e)) => {
                 tracing::debug!("TLS handshake with {peer}: {e}");
                 return;
             }
             Err(_) => return,
-        };
-        builder.serve_connection(TokioIo::new(tls), service).await
+        }
     } else {
-        builder
-            .serve_connection(TokioIo::new(stream), service)
-            .await
+        // hyper's head timeout starts with the first byte; a client that sends none must not
+        // hold the connection any longer than one that stalls mid-head.
+        let mut first = [0u8; 1];
+        match tokio::time::timeout(READ_TIMEOUT, stream.peek(&mut first)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            _ => return,
+        }
+        Box::new(stream)
+    };
+    // HTTP/1.x connections busy at `lifetime` end with their next response (above). A moment
+    // later every connection still open is shut down gracefully: an idle HTTP/1.x one is closed,
+    // HTTP/2 gets GOAWAY; what is in flight gets CLOSE_GRACE to finish.
+    let mut conn = std::pin::pin!(builder.serve_connection(TokioIo::new(io), service));
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        () = tokio::time::sleep(lifetime + RETIRE_MARGIN) => {
+            conn.as_mut().graceful_shutdown();
+            tokio::time::timeout(CLOSE_GRACE, conn).await.unwrap_or(Ok(()))
+        }
     };
     if let Err(e) = result {
         tracing::debug!("connection from {peer}: {e}");
     }
 }
+
+/// RFC 9112 §3.2: an HTTP/1.1 request without a Host header, or any request with more than one,
+/// is answered 400 (as nginx does): which site it is for would be a guess.
+fn host_header_refusal(parts: &http::request::Parts) -> Option<Response> {
+    let hosts = parts.headers.get_all(header::HOST).iter().count();
+    let message = match hosts {
+        0 if parts.version == http::Version::HTTP_11 => "an HTTP/1.1 request needs a Host header",
+        0 | 1 => return None,
+        _ => "a request may carry only one Host header",
+    };
+    Some(Response::text(StatusCode::BAD_REQUEST, message))
+}
+
+/// A plain or TLS connection, boxed so that one code path serves both.
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
 
 async fn handle(
     req: hyper::Request<Incoming>,
@@ -261,6 +345,7 @@ async fn handle(
         Ok(body) => (body, None),
         Err(refusal) => (Bytes::new(), Some(refusal)),
     };
+    let refusal = host_header_refusal(&parts).or(refusal);
     let request = routes::Request {
         method: &parts.method,
         secure,

@@ -1,0 +1,132 @@
+//! Clients that try to hold the server's connection slots: each case is the attack, then a check
+//! that the server let go of it (and that a polite client is still served).
+
+mod common;
+use common::*;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+/// A DNS query for `name` `TXT`, framed for TCP.
+fn framed_query(id: u16, name: &str) -> Vec<u8> {
+    let mut q = vec![
+        (id >> 8) as u8,
+        id as u8,
+        0x01,
+        0x00,
+        0,
+        1,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+    ];
+    for label in name.split('.').filter(|l| !l.is_empty()) {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 16, 0, 1]); // root, TXT, IN
+    let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&q);
+    framed
+}
+
+/// Whether the server has closed `s` (EOF within `limit`), reading and discarding what comes.
+fn closed_within(s: &mut TcpStream, limit: Duration) -> (bool, usize) {
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let end = Instant::now() + limit;
+    let mut buf = vec![0u8; 65536];
+    let mut total = 0;
+    while Instant::now() < end {
+        match s.read(&mut buf) {
+            Ok(0) => return (true, total),
+            Ok(n) => total += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return (true, total),
+        }
+    }
+    (false, total)
+}
+
+const CONFIG: &str = r#"
+[server]
+ipv4 = ["127.0.0.1"]
+[service.mail]
+incoming = [{ protocol = "imap", host = "mail.{domain}" }]
+outgoing = [{ host = "mail.{domain}" }]
+[[domain]]
+name = "example.test"
+spf = "v=spf1 ip4:192.0.2.0/24 ip4:198.51.100.0/24 ip4:203.0.113.0/24 mx a -all"
+records = '''
+big TXT "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+'''
+"#;
+
+#[test]
+fn dns_tcp_client_that_never_reads_is_let_go() {
+    let served = Served::start(CONFIG);
+    let mut s = TcpStream::connect(served.dns).unwrap();
+    // Far more replies than socket buffers hold: the server's writes stall.
+    let sent = 40_000;
+    let mut batch = Vec::new();
+    for i in 0..sent {
+        batch.extend_from_slice(&framed_query(i as u16, "big.example.test"));
+    }
+    s.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = s.write_all(&batch); // may stop part-way once the server hangs up
+    std::thread::sleep(Duration::from_secs(4));
+    let (closed, bytes) = closed_within(&mut s, Duration::from_secs(10));
+    assert!(closed, "the server still holds a client that does not read");
+    // Each reply is over 500 bytes: had the server kept writing, all would have arrived.
+    assert!(
+        bytes < sent * 500,
+        "all {bytes} bytes were delivered: the server never gave up on the client"
+    );
+    // And a polite client is answered.
+    let out = served.kdig(&["+tcp", "example.test", "SOA"]);
+    assert!(out.contains("NOERROR"), "{out}");
+}
+
+#[test]
+fn dns_tcp_connections_per_client_are_capped() {
+    let served = Served::start(CONFIG);
+    let held: Vec<TcpStream> = (0..32)
+        .map(|_| TcpStream::connect(served.dns).unwrap())
+        .collect();
+    // Let the server accept them all before the one over the cap.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut extra = TcpStream::connect(served.dns).unwrap();
+    let (closed, _) = closed_within(&mut extra, Duration::from_secs(2));
+    assert!(closed, "a 33rd connection from one address was kept");
+    drop(held);
+    assert!(
+        eventually(Duration::from_secs(5), || served
+            .kdig(&["+tcp", "example.test", "SOA"])
+            .contains("NOERROR")),
+        "freed slots are not given back"
+    );
+}
+
+#[test]
+fn http_connections_per_client_are_capped() {
+    let served = Served::start(CONFIG);
+    let addr: SocketAddr = served.addr("http");
+    let held: Vec<TcpStream> = (0..64).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut extra = TcpStream::connect(addr).unwrap();
+    let (closed, _) = closed_within(&mut extra, Duration::from_secs(2));
+    assert!(closed, "a 65th connection from one address was kept");
+    drop(held);
+    let ok = eventually(Duration::from_secs(5), || {
+        served
+            .http("autoconfig.example.test", "/healthz", &[])
+            .status
+            == 200
+    });
+    assert!(ok, "freed slots are not given back");
+}
