@@ -202,6 +202,14 @@ fn check(path: Option<&Path>) -> ExitCode {
         Ok(m) => m,
         Err(code) => return code,
     };
+    // Certificates and keys are loaded exactly as `serve` loads them (lab certificates are made
+    // at start and need nothing on disk).
+    if model.tls.mode == mailbeacon_model::TlsMode::Files
+        && let Err(e) = mailbeacon_http::tls::check_files(&model)
+    {
+        eprintln!("{}: [tls] certificate: {e}", path.display());
+        return ExitCode::from(EXIT_INVALID);
+    }
     let zones = ZoneSet::derive(&model);
     for (d, z) in model.domains.iter().zip(zones.zones()) {
         let settings = model.client_settings(d);

@@ -355,3 +355,58 @@ fn plain_words_and_suggestions() {
         "{err}"
     );
 }
+
+#[test]
+fn records_too_large_for_a_dns_message_are_refused() {
+    let long = format!("\"{}\" ", "a".repeat(255)).repeat(280);
+    let text = GOOD.replace(
+        "mx = [",
+        &format!("records = '''\nbig TXT {long}\n'''\nmx = ["),
+    );
+    let (err, _) = refused(&text);
+    assert!(
+        err.contains("domain[0].records: the TXT records of big.example.net take"),
+        "{err}"
+    );
+    let spf = format!("v=spf1 {} -all", "ip4:192.0.2.1 ".repeat(7000));
+    let text = GOOD.replace("mx = [", &format!("spf = \"{spf}\"\nmx = ["));
+    let (err, _) = refused(&text);
+    assert!(
+        err.contains("domain[0].spf: the TXT records of example.net take"),
+        "{err}"
+    );
+    // A long but possible SPF is split into 255-octet strings, as zone files write them.
+    let spf = format!("v=spf1 {} -all", "ip4:192.0.2.1 ".repeat(70));
+    let cfg = ScratchConfig::new(&GOOD.replace("mx = [", &format!("spf = \"{spf}\"\nmx = [")));
+    let out = run(&["records", "--config", &cfg.arg()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line = stdout(&out)
+        .lines()
+        .find(|l| l.contains("v=spf1"))
+        .unwrap()
+        .to_owned();
+    let strings: Vec<&str> = line.split('"').skip(1).step_by(2).collect();
+    assert!(strings.len() >= 4, "{line}");
+    assert!(strings.iter().all(|s| s.len() <= 255), "{line}");
+    assert_eq!(strings.concat(), spf);
+}
+
+#[test]
+fn cname_loops_are_refused() {
+    let text = GOOD.replace(
+        "mx = [",
+        "records = '''\na CNAME b\nb CNAME c\nc CNAME a\nd CNAME a\n'''\nmx = [",
+    );
+    let (err, _) = refused(&text);
+    assert!(
+        err.contains("CNAME loop: a.example.net → b.example.net → c.example.net → a.example.net"),
+        "{err}"
+    );
+    // A chain that ends is fine.
+    let text = GOOD.replace(
+        "mx = [",
+        "records = '''\na CNAME b\nb CNAME c\nc A 192.0.2.9\n'''\nmx = [",
+    );
+    let (code, _, err, _) = check(&text);
+    assert_eq!(code, 0, "{err}");
+}

@@ -130,3 +130,64 @@ fn http_connections_per_client_are_capped() {
     });
     assert!(ok, "freed slots are not given back");
 }
+
+#[test]
+fn certificate_paths_that_are_not_files_never_block_check_or_reload() {
+    let scratch = ScratchConfig::new("");
+    let fifo = scratch.dir.path().join("cert.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let with_cert = |cert: &str| {
+        format!(
+            "{CONFIG}\n[tls]\nmode = \"files\"\n\n[[tls.certificate]]\nnames = [\"example.test\"]\n\
+             cert = \"{cert}\"\nkey = \"{cert}\"\n"
+        )
+    };
+    for (cert, why) in [
+        ("/dev/zero", "not a regular file"),
+        (fifo.to_str().unwrap(), "not a regular file"),
+        ("missing.pem", "cannot open"),
+    ] {
+        let cfg = ScratchConfig::new(&with_cert(cert));
+        let started = Instant::now();
+        let out = run(&["check", "--config", &cfg.arg()]);
+        assert_eq!(out.status.code(), Some(2), "{cert}: {}", stderr(&out));
+        assert!(stderr(&out).contains(why), "{cert}: {}", stderr(&out));
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{cert}: check hung"
+        );
+    }
+
+    // A running server told to reload onto a FIFO: refuses it, keeps serving, reloads later.
+    let mut served = Served::start(CONFIG);
+    std::fs::write(served.config.path(), with_cert(fifo.to_str().unwrap())).unwrap();
+    served.hup();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        served.kdig(&["example.test", "SOA"]).contains("NOERROR"),
+        "the server stopped answering"
+    );
+    let spf = "v=spf1 ip4:192.0.2.0/24 ip4:198.51.100.0/24 ip4:203.0.113.0/24 mx a -all";
+    std::fs::write(served.config.path(), CONFIG.replace(spf, "v=spf1 -all")).unwrap();
+    let out = run(&["reload", "--config", &served.config.arg()]);
+    assert!(out.status.success(), "a later reload: {}", stderr(&out));
+    assert!(
+        served
+            .kdig(&["example.test", "TXT", "+short"])
+            .contains("\"v=spf1 -all\"")
+    );
+    // And SIGTERM still stops it.
+    let stopped = std::process::Command::new("kill")
+        .args(["-TERM", &served.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let gone = eventually(Duration::from_secs(10), || {
+        matches!(served.child.try_wait(), Ok(Some(_)))
+    });
+    assert!(gone, "SIGTERM did not stop the server");
+}

@@ -129,11 +129,18 @@ pub fn setup(model: &Model) -> Result<Option<TlsSetup>, TlsError> {
     }))
 }
 
+/// Loads and checks every configured certificate and key exactly as serving does, without
+/// building a TLS configuration; what `mailbeacon check` runs in `files` mode.
+pub fn check_files(model: &Model) -> Result<(), TlsError> {
+    from_files(model).map(|_| ())
+}
+
 fn from_files(model: &Model) -> Result<CertificateSet, TlsError> {
     let mut set = CertificateSet::default();
     for files in &model.tls.certificates {
-        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert)
-            .and_then(|it| it.collect::<Result<_, _>>())
+        let cert_pem = read_pem(&files.cert)?;
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
+            .collect::<Result<_, _>>()
             .map_err(|e| file_error(&files.cert, e))?;
         if chain.is_empty() {
             return Err(TlsError::File {
@@ -141,8 +148,8 @@ fn from_files(model: &Model) -> Result<CertificateSet, TlsError> {
                 message: "no CERTIFICATE block found".into(),
             });
         }
-        let key =
-            PrivateKeyDer::from_pem_file(&files.key).map_err(|e| file_error(&files.key, e))?;
+        let key_pem = read_pem(&files.key)?;
+        let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| file_error(&files.key, e))?;
         let signer = any_supported_type(&key).map_err(|e| TlsError::File {
             path: files.key.clone(),
             message: e.to_string(),
@@ -155,6 +162,46 @@ fn from_files(model: &Model) -> Result<CertificateSet, TlsError> {
         set.insert(&files.names, Arc::new(certified));
     }
     Ok(set)
+}
+
+/// Largest certificate chain or key file read; real ones are a few KiB.
+const MAX_PEM_FILE: u64 = 1024 * 1024;
+
+/// Reads a PEM file that must be a regular file of sane size. Opened non-blocking and checked
+/// after opening, so that a FIFO or device in its place (`/dev/zero`) can neither block the
+/// server nor make it read forever.
+fn read_pem(path: &Path) -> Result<Vec<u8>, TlsError> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let refuse = |message: String| TlsError::File {
+        path: path.to_owned(),
+        message,
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(path)
+        .map_err(|e| refuse(format!("cannot open: {e}")))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| refuse(format!("cannot read: {e}")))?;
+    if !meta.is_file() {
+        return Err(refuse("not a regular file".into()));
+    }
+    if meta.len() > MAX_PEM_FILE {
+        return Err(refuse(format!(
+            "{} bytes; a certificate or key file is at most {MAX_PEM_FILE}",
+            meta.len()
+        )));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_PEM_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| refuse(format!("cannot read: {e}")))?;
+    if bytes.len() as u64 > MAX_PEM_FILE {
+        return Err(refuse(format!("more than {MAX_PEM_FILE} bytes")));
+    }
+    Ok(bytes)
 }
 
 fn file_error(path: &Path, e: rustls::pki_types::pem::Error) -> TlsError {

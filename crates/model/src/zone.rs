@@ -137,7 +137,67 @@ pub fn check(model: &Model) -> Vec<ZoneIssue> {
         .filter(|r| r.record_type() == RecordType::CNAME)
         .map(|r| &r.name)
         .collect();
+    // CNAME chains among the served zones must end: a loop answers every query with a chain
+    // that resolvers give up on (SERVFAIL).
+    let targets: HashMap<&Name, &Name> = zones
+        .iter()
+        .flat_map(|z| z.records())
+        .filter_map(|r| match &r.data {
+            RData::CNAME(c) => Some((&r.name, &c.0)),
+            _ => None,
+        })
+        .collect();
     for (z, d) in zones.iter().zip(&model.domains) {
+        for r in z.records() {
+            let RData::CNAME(_) = &r.data else { continue };
+            let mut at = &r.name;
+            let mut seen = vec![at];
+            while let Some(next) = targets.get(at) {
+                if seen.contains(next) {
+                    // Reported once, from the loop's smallest name (chains into it need no word).
+                    let in_loop = *next == seen[0];
+                    if !in_loop || seen.iter().any(|n| *n < seen[0]) {
+                        break;
+                    }
+                    issues.push(ZoneIssue {
+                        domain: d.name.clone(),
+                        key: "records",
+                        message: format!(
+                            "CNAME loop: {} → {}; a chain of aliases must end at a name with data",
+                            seen.iter()
+                                .map(|n| name::display(n))
+                                .collect::<Vec<_>>()
+                                .join(" → "),
+                            name::display(next)
+                        ),
+                    });
+                    break;
+                }
+                seen.push(next);
+                at = next;
+            }
+        }
+    }
+    for (z, d) in zones.iter().zip(&model.domains) {
+        for (owner, rtype, size, from_extra) in oversized_rrsets(z, d) {
+            let key = match (from_extra, rtype) {
+                (true, _) => "records",
+                (false, RecordType::TXT) if owner == z.origin => "spf",
+                (false, RecordType::TXT) if owner.iter().any(|l| l == b"_domainkey") => "dkim",
+                (false, RecordType::TXT) if owner.iter().next() == Some(b"_dmarc") => "dmarc",
+                _ => "name",
+            };
+            issues.push(ZoneIssue {
+                domain: d.name.clone(),
+                key,
+                message: format!(
+                    "the {rtype} records of {} take {size} octets; a DNS message holds at most \
+                     {MAX_RRSET_OCTETS} for one answer (RFC 1035 §4.2.2's 65535 less room for the \
+                     header, question and EDNS): shorten them",
+                    name::display(&owner)
+                ),
+            });
+        }
         for r in z.records() {
             let (target, what, key) = match &r.data {
                 RData::MX(mx) => (&mx.exchange, "MX", "mx"),
@@ -171,6 +231,38 @@ pub fn check(model: &Model) -> Vec<ZoneIssue> {
         }
     }
     issues
+}
+
+/// The most octets one RRset may take on the wire: a TCP message is at most 65535 octets, and the
+/// header, the question (a name of up to 255 octets) and an OPT record need their room.
+const MAX_RRSET_OCTETS: usize = 65_535 - 12 - 259 - 11 - 512;
+
+/// RRsets too large for one DNS message: (owner, type, octets, whether they come from `records`).
+fn oversized_rrsets(z: &Zone, d: &Domain) -> Vec<(Name, RecordType, usize, bool)> {
+    use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
+    let mut sizes: BTreeMap<(Name, RecordType), (usize, bool)> = BTreeMap::new();
+    for r in z.records() {
+        let mut buf = Vec::new();
+        let mut enc = BinEncoder::new(&mut buf);
+        enc.set_name_encoding(NameEncoding::Uncompressed);
+        // Owner (uncompressed, the worst case), type, class, TTL, RDLENGTH, then the RDATA.
+        let rdata = match (r.data.emit(&mut enc), &r.data) {
+            (Ok(()), _) => buf.len(),
+            // Too long to encode at all: count its character strings instead.
+            (Err(_), RData::TXT(t)) => t.txt_data.iter().map(|s| s.len() + 1).sum(),
+            (Err(_), _) => 65_536,
+        };
+        let entry = sizes
+            .entry((r.name.clone(), r.record_type()))
+            .or_insert((0, false));
+        entry.0 += r.name.len() + 10 + rdata;
+        entry.1 |= d.dns.extra.contains(r);
+    }
+    sizes
+        .into_iter()
+        .filter(|(_, (size, _))| *size > MAX_RRSET_OCTETS)
+        .map(|((n, t), (size, extra))| (n, t, size, extra))
+        .collect()
 }
 
 /// `[hosts]` expanded for every domain name: host → addresses.

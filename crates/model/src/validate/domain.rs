@@ -193,6 +193,14 @@ fn domain(
         None => DEFAULT_TTL,
     };
     let mx = mx(m, &domain_name, spans, diags);
+    for (key, value) in [
+        ("spf", m.get("spf", |d| &d.spf)),
+        ("dmarc", m.get("dmarc", |d| &d.dmarc)),
+    ] {
+        if let Some((v, path)) = value {
+            spans.record(&domain_name, key, path, v.span());
+        }
+    }
     let spf = expanded(m.get("spf", |d| &d.spf), &domain_name, diags);
     let spf = text_record(spf, "v=spf1", diags);
     let dmarc = expanded(m.get("dmarc", |d| &d.dmarc), &domain_name, diags);
