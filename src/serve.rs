@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use mailbeacon_dns::{DnsServer, Responder, notify};
+use mailbeacon_dns::{DnsServer, RateLimiter, Responder, notify};
 use mailbeacon_http::{HttpServer, Shared, TlsError};
 use mailbeacon_lab::Generation;
 use mailbeacon_model::{Model, TlsMode, ZoneSet};
@@ -69,8 +69,9 @@ async fn run(model: Model, path: PathBuf, reloadable: bool, options: Listeners) 
         https_addrs.clear();
     }
     let started = std::time::Instant::now();
+    let rrl = Arc::new(RateLimiter::new(model.server.rrl.clone()));
     let dns = match DnsServer::bind(&dns_addrs).await {
-        Ok(s) => s,
+        Ok(s) => s.with_rate_limit(rrl.clone()),
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(1);
@@ -123,18 +124,24 @@ async fn run(model: Model, path: PathBuf, reloadable: bool, options: Listeners) 
     let control = ControlFiles::of(&model);
     control.announce();
     let mut serving = zones;
-    let waited =
-        until_stopped(
-            || match reload(&path, reloadable, https_port, &dns_shared, &http_shared) {
-                Ok(zones) => {
-                    notify::send(notify::notices(Some(&serving), &zones));
-                    serving = zones;
-                    control.report(Ok(()));
-                }
-                Err(why) => control.report(Err(why)),
-            },
-        )
-        .await;
+    let waited = until_stopped(|| {
+        match reload(
+            &path,
+            reloadable,
+            https_port,
+            &dns_shared,
+            &http_shared,
+            &rrl,
+        ) {
+            Ok(zones) => {
+                notify::send(notify::notices(Some(&serving), &zones));
+                serving = zones;
+                control.report(Ok(()));
+            }
+            Err(why) => control.report(Err(why)),
+        }
+    })
+    .await;
     control.withdraw();
     dns_task.abort();
     http_task.abort();
@@ -194,6 +201,7 @@ fn reload(
     https_port: Option<u16>,
     dns: &ArcSwap<Responder>,
     http: &Shared,
+    rrl: &RateLimiter,
 ) -> Result<ZoneSet, String> {
     if !reloadable {
         let why = "serving the built-in default configuration, nothing to reload";
@@ -215,6 +223,7 @@ fn reload(
     match generation(&model, https_port) {
         Ok((g, zones)) => {
             g.install(dns, http);
+            rrl.reconfigure(model.server.rrl.clone());
             tracing::info!(
                 "reloaded {}: {}",
                 path.display(),

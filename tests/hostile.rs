@@ -191,3 +191,81 @@ fn certificate_paths_that_are_not_files_never_block_check_or_reload() {
     });
     assert!(gone, "SIGTERM did not stop the server");
 }
+
+/// A DNS query for `name` `TXT` over UDP.
+fn udp_query(id: u16, name: &str) -> Vec<u8> {
+    framed_query(id, name)[2..].to_vec()
+}
+
+#[test]
+fn udp_answers_are_rate_limited_per_client_network_and_slip_to_tcp() {
+    let config = CONFIG.replace(
+        "ipv4 = [\"127.0.0.1\"]",
+        "ipv4 = [\"127.0.0.1\"]\nrrl = { rate = 5, slip = 2, exempt = [] }",
+    );
+    let served = Served::start(&config);
+    // A flood "from" 40 addresses of one /24 (all loopback here), 20 queries each.
+    let sockets: Vec<std::net::UdpSocket> = (2..42)
+        .map(|i| std::net::UdpSocket::bind(format!("127.0.0.{i}:0")).unwrap())
+        .collect();
+    let query = udp_query(7, "example.test");
+    let mut sent_bytes = 0;
+    for s in &sockets {
+        s.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        for _ in 0..20 {
+            s.send_to(&query, served.dns).unwrap();
+            sent_bytes += query.len();
+        }
+    }
+    let (mut full, mut truncated, mut received_bytes) = (0, 0, 0);
+    let mut buf = [0u8; 4096];
+    for s in &sockets {
+        while let Ok((n, _)) = s.recv_from(&mut buf) {
+            received_bytes += n;
+            if buf[2] & 0x02 != 0 {
+                truncated += 1;
+            } else {
+                full += 1;
+            }
+        }
+    }
+    eprintln!(
+        "rrl: 800 queries ({sent_bytes} B) from one /24 → {full} full and {truncated} truncated \
+         answers ({received_bytes} B)"
+    );
+    // 800 queries: at 5 per second (a window boundary may let a second 5 through) the rest is
+    // dropped or slipped (every second one); nothing over the rate is amplified.
+    assert!(full <= 15, "{full} full answers went out");
+    assert!(
+        truncated >= 300,
+        "only {truncated} truncated answers (slip 2)"
+    );
+    assert!(
+        received_bytes <= sent_bytes + 15 * 600,
+        "{received_bytes} bytes answered {sent_bytes} bytes of queries"
+    );
+    // A real client behind that network retries over TCP and is answered in full.
+    let out = served.kdig(&["+tcp", "example.test", "TXT"]);
+    assert!(out.contains("NOERROR") && out.contains("v=spf1"), "{out}");
+}
+
+#[test]
+fn loopback_is_exempt_from_rate_limiting_by_default() {
+    let served = Served::start(CONFIG);
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let query = udp_query(9, "example.test");
+    let mut answered = 0;
+    for _ in 0..400 {
+        s.send_to(&query, served.dns).unwrap();
+        let mut buf = [0u8; 4096];
+        if let Ok((_, _)) = s.recv_from(&mut buf) {
+            if buf[2] & 0x02 == 0 {
+                answered += 1;
+            }
+        }
+    }
+    assert_eq!(answered, 400);
+}

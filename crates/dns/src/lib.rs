@@ -6,6 +6,7 @@
 //! - [`responder`]: DNS messages in, DNS messages out (header checks, EDNS, truncation, errors);
 //! - [`prepared`]: the fast path, every answer the zones can give precomputed as wire bytes;
 //! - [`notify`]: DNS NOTIFY to secondaries when a zone's serial changes (RFC 1996);
+//! - [`rrl`]: response rate limiting for UDP, so the server cannot be used as an amplifier;
 //! - [`server`]: the UDP and TCP listeners that move bytes between sockets and the above;
 //!   `udp` is the batched (`recvmmsg`/`sendmmsg`) UDP worker loop.
 
@@ -13,9 +14,11 @@ pub mod authority;
 pub mod notify;
 pub mod prepared;
 pub mod responder;
+pub mod rrl;
 pub mod server;
 mod udp;
 
 pub use authority::Authority;
 pub use responder::{Responder, Transport};
+pub use rrl::RateLimiter;
 pub use server::{DnsServer, QueryObserver, ServerError, SharedObserver};

@@ -19,6 +19,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
 use crate::responder::{Responder, Transport};
+use crate::rrl::RateLimiter;
 
 /// Idle time after which a TCP connection is closed (RFC 7766 §6.2.3 suggests seconds, not minutes).
 const TCP_IDLE: Duration = Duration::from_secs(10);
@@ -70,6 +71,7 @@ pub struct DnsServer {
     udp: Vec<std::net::UdpSocket>,
     tcp: Vec<TcpListener>,
     addrs: Vec<SocketAddr>,
+    rrl: Option<Arc<RateLimiter>>,
 }
 
 impl DnsServer {
@@ -93,12 +95,19 @@ impl DnsServer {
             udp,
             tcp,
             addrs: bound,
+            rrl: None,
         })
     }
 
     /// The bound addresses (UDP and TCP share each).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.addrs.clone()
+    }
+
+    /// Limits UDP answers with `rrl` (without, every answer is sent: what a lab wants).
+    pub fn with_rate_limit(mut self, rrl: Arc<RateLimiter>) -> DnsServer {
+        self.rrl = Some(rrl);
+        self
     }
 
     /// Serves until the task is dropped or aborted (UDP threads then stop within a quarter second).
@@ -108,9 +117,10 @@ impl DnsServer {
             let responder = responder.clone();
             let stop = stop.0.clone();
             let observer = observer.clone();
+            let rrl = self.rrl.clone();
             let spawned = std::thread::Builder::new()
                 .name("dns-udp".into())
-                .spawn(move || crate::udp::worker(sock, responder, stop, observer));
+                .spawn(move || crate::udp::worker(sock, responder, stop, observer, rrl));
             if let Err(e) = spawned {
                 tracing::error!("cannot start a DNS UDP worker: {e}");
             }
@@ -129,8 +139,30 @@ impl DnsServer {
                 observer.clone(),
             ));
         }
+        if let Some(rrl) = self.rrl {
+            tasks.spawn(report_rate_limiting(rrl));
+        }
         while tasks.join_next().await.is_some() {}
         drop(stop);
+    }
+}
+
+/// Logs once a minute how many answers rate limiting held back, when it held back any.
+async fn report_rate_limiting(rrl: Arc<RateLimiter>) {
+    let mut last = rrl.counts();
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let now = rrl.counts();
+        if now != last {
+            tracing::info!(
+                "rate limiting: {} answers over the rate in the last minute, {} of them sent truncated",
+                now.0 - last.0,
+                now.1 - last.1
+            );
+            last = now;
+        }
     }
 }
 

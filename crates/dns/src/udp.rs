@@ -13,6 +13,7 @@ use nix::sys::socket::{
 };
 
 use crate::responder::Transport;
+use crate::rrl::{RateLimiter, Verdict};
 use crate::server::{SharedObserver, SharedResponder};
 
 /// Datagrams moved per system call at most.
@@ -27,6 +28,7 @@ pub(crate) fn worker(
     responder: SharedResponder,
     stop: Arc<AtomicBool>,
     observer: SharedObserver,
+    rrl: Option<Arc<RateLimiter>>,
 ) {
     let fd = sock.as_raw_fd();
     let mut inbox = Box::new([[0u8; BUFFER]; BATCH]);
@@ -65,14 +67,17 @@ pub(crate) fn worker(
                 continue;
             };
             let out = &mut outbox[peers.len()];
-            let answered = responder.respond_udp(&query[..len], peer.ip(), out);
+            let query = &query[..len];
+            let mut answered = responder.respond_udp(query, peer.ip(), out);
+            if answered && let Some(rrl) = &rrl {
+                match rrl.judge(peer.ip(), query, out) {
+                    Verdict::Send => {}
+                    Verdict::Drop => answered = false,
+                    Verdict::Slip => crate::rrl::truncate(out, query),
+                }
+            }
             if let Some(o) = &observer {
-                o.observe(
-                    peer,
-                    Transport::Udp,
-                    &query[..len],
-                    answered.then_some(&out[..]),
-                );
+                o.observe(peer, Transport::Udp, query, answered.then_some(&out[..]));
             }
             if answered {
                 peers.push(address);

@@ -60,6 +60,30 @@ pub struct ServerSection {
     /// Where serial numbers and lab certificates are kept, relative to the config file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_dir: Option<String>,
+    /// Response rate limiting for DNS over UDP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rrl: Option<Spanned<RrlSection>>,
+}
+
+/// `rrl = { … }`: DNS response rate limiting (as NSD's `rrl-*` and Knot's `mod-rrl`).
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RrlSection {
+    /// Answers per second to one client network for one kind of answer; 0 turns limiting off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<Spanned<i64>>,
+    /// Every n-th limited answer is sent truncated instead of dropped (0: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slip: Option<Spanned<i64>>,
+    /// IPv4 prefix length that makes one client network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv4_prefix: Option<Spanned<i64>>,
+    /// IPv6 prefix length that makes one client network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_prefix: Option<Spanned<i64>>,
+    /// Networks never limited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exempt: Option<Vec<Spanned<String>>>,
 }
 
 /// `[tls]`: how HTTPS gets its certificates.

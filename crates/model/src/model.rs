@@ -53,6 +53,44 @@ pub struct Server {
     pub https: Vec<SocketAddr>,
     /// Directory for serial numbers and lab certificates.
     pub state_dir: PathBuf,
+    /// DNS response rate limiting.
+    pub rrl: Rrl,
+}
+
+/// DNS response rate limiting over UDP (RRL): each client network gets at most `rate` answers per
+/// second of one kind (same name, type and outcome; every NXDOMAIN counts as one kind), so that
+/// spoofed queries cannot turn the server into an amplifier. Of the answers over the rate, every
+/// `slip`-th is sent empty and truncated, so a real client behind the address retries over TCP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rrl {
+    /// Answers per second; 0 turns limiting off.
+    pub rate: u32,
+    /// Every n-th limited answer is sent truncated (0: all dropped).
+    pub slip: u32,
+    /// IPv4 prefix length of one client network.
+    pub ipv4_prefix: u8,
+    /// IPv6 prefix length of one client network.
+    pub ipv6_prefix: u8,
+    /// Networks never limited.
+    pub exempt: Vec<ipnet::IpNet>,
+}
+
+impl Default for Rrl {
+    /// NSD's defaults (200 per second, slip 2, /24), a /56 for IPv6 (a typical customer
+    /// allocation), and loopback exempt: it cannot be spoofed from outside, and local tools
+    /// (monitoring, tests) should never be limited.
+    fn default() -> Rrl {
+        Rrl {
+            rate: 200,
+            slip: 2,
+            ipv4_prefix: 24,
+            ipv6_prefix: 56,
+            exempt: vec![
+                ipnet::IpNet::V4(ipnet::Ipv4Net::new(Ipv4Addr::LOCALHOST, 8).unwrap_or_default()),
+                ipnet::IpNet::V6(ipnet::Ipv6Net::new(Ipv6Addr::LOCALHOST, 128).unwrap_or_default()),
+            ],
+        }
+    }
 }
 
 impl Server {

@@ -6,9 +6,9 @@ use std::path::Path;
 
 use toml::Spanned;
 
-use super::Diagnostics;
-use crate::config::{ServerSection, TlsSection};
-use crate::model::{CertificateFiles, HostAddresses, Server, Tls, TlsMode};
+use super::{Diagnostics, int_in};
+use crate::config::{RrlSection, ServerSection, TlsSection};
+use crate::model::{CertificateFiles, HostAddresses, Rrl, Server, Tls, TlsMode};
 
 /// Listen addresses used when `[server]` does not name any: loopback, unprivileged ports, so that
 /// a first run needs no root and touches no network.
@@ -50,7 +50,51 @@ pub(super) fn server(s: Option<&ServerSection>, base: &Path, diags: &mut Diagnos
         http: listeners(s.http.as_deref(), DEFAULT_HTTP, "server.http", diags),
         https: listeners(s.https.as_deref(), DEFAULT_HTTPS, "server.https", diags),
         state_dir: base.join(s.state_dir.as_deref().unwrap_or("state")),
+        rrl: rrl(s.rrl.as_ref(), diags),
     }
+}
+
+fn rrl(section: Option<&Spanned<RrlSection>>, diags: &mut Diagnostics) -> Rrl {
+    let mut r = Rrl::default();
+    let Some(section) = section else { return r };
+    let s = section.get_ref();
+    let mut int = |v: &Option<Spanned<i64>>, key: &str, hi: i64, into: &mut u32| {
+        if let Some(v) = v {
+            *into =
+                int_in::<u32>(v, 0, hi, &format!("server.rrl.{key}"), key, diags).unwrap_or(*into);
+        }
+    };
+    int(&s.rate, "rate", 1_000_000, &mut r.rate);
+    int(&s.slip, "slip", 100, &mut r.slip);
+    let (mut v4, mut v6) = (u32::from(r.ipv4_prefix), u32::from(r.ipv6_prefix));
+    int(&s.ipv4_prefix, "ipv4_prefix", 32, &mut v4);
+    int(&s.ipv6_prefix, "ipv6_prefix", 128, &mut v6);
+    // Both are at most 128 by the checks above.
+    r.ipv4_prefix = u8::try_from(v4).unwrap_or(24);
+    r.ipv6_prefix = u8::try_from(v6).unwrap_or(56);
+    if let Some(list) = &s.exempt {
+        r.exempt = list
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| {
+                let raw = v.get_ref().trim();
+                let net = raw
+                    .parse::<ipnet::IpNet>()
+                    .ok()
+                    .or_else(|| raw.parse::<IpAddr>().ok().map(ipnet::IpNet::from))
+                    .map(|n| n.trunc());
+                if net.is_none() {
+                    diags.push(
+                        Some(v.span()),
+                        format!("server.rrl.exempt[{i}]"),
+                        format!("`{raw}` is not an IP address or network (192.0.2.0/24)"),
+                    );
+                }
+                net
+            })
+            .collect();
+    }
+    r
 }
 
 fn addresses<T: std::str::FromStr>(
