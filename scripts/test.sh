@@ -92,6 +92,7 @@ zonemaster() {
   return $status
 }
 step "Zonemaster on every example (network namespace)" zonemaster
+step "fuzz smoke (libFuzzer, 15 s per target)" scripts/fuzz.sh 15
 
 echo
 echo "summary (total ${SECONDS}s):"
