@@ -18,6 +18,13 @@ const REPORT_WAIT: Duration = Duration::from_secs(30);
 pub struct ControlFiles {
     pid: PathBuf,
     reloads: PathBuf,
+    lock: PathBuf,
+}
+
+/// Held while a server uses a state directory: the kernel releases the lock when the process
+/// ends in any way, so a crash never leaves a stale lock behind.
+pub struct StateLock {
+    _file: nix::fcntl::Flock<std::fs::File>,
 }
 
 impl ControlFiles {
@@ -27,6 +34,54 @@ impl ControlFiles {
         ControlFiles {
             pid: dir.join("serve.pid"),
             reloads: dir.join("serve.reloads"),
+            lock: dir.join("serve.lock"),
+        }
+    }
+
+    /// Takes the state directory for this process. `Err` says why another instance has it;
+    /// `Ok(None)` means the lock file cannot be made (a read-only directory): serving goes on,
+    /// unguarded, with a warning.
+    pub fn lock(&self) -> Result<Option<StateLock>, String> {
+        use nix::fcntl::{Flock, FlockArg};
+        let opened = self
+            .lock
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(&self.lock)
+            });
+        let file = match opened {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(
+                    "cannot create {} ({e}): nothing stops a second server on this state directory",
+                    self.lock.display()
+                );
+                return Ok(None);
+            }
+        };
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => Ok(Some(StateLock { _file: lock })),
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
+                let who = read_pid(&self.pid).map_or(String::new(), |p| format!(" (process {p})"));
+                let dir = self.lock.parent().unwrap_or(Path::new("."));
+                Err(format!(
+                    "another mailbeacon serve{who} is using the state directory {}; stop it \
+                     (or `mailbeacon reload` it), or give this configuration its own `state_dir`",
+                    dir.display()
+                ))
+            }
+            Err((_, e)) => {
+                tracing::warn!(
+                    "cannot lock {} ({e}): serving unguarded",
+                    self.lock.display()
+                );
+                Ok(None)
+            }
         }
     }
 

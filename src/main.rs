@@ -7,7 +7,9 @@ use clap::{Parser, Subcommand};
 
 mod control;
 mod lab;
+mod privileges;
 mod serve;
+mod systemd;
 use mailbeacon_model::{LoadError, Model, SerialBook, ZoneSet, check_file, check_str, zonefile};
 
 /// Autoconfiguration DNS and HTTP server for small mail hosts.

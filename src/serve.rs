@@ -69,18 +69,26 @@ async fn run(model: Model, path: PathBuf, reloadable: bool, options: Listeners) 
         https_addrs.clear();
     }
     let started = std::time::Instant::now();
+    let control = ControlFiles::of(&model);
+    let _lock = match control.lock() {
+        Ok(lock) => lock,
+        Err(why) => {
+            eprintln!("error: {why}");
+            return ExitCode::from(1);
+        }
+    };
     let rrl = Arc::new(RateLimiter::new(model.server.rrl.clone()));
     let dns = match DnsServer::bind(&dns_addrs).await {
         Ok(s) => s.with_rate_limit(rrl.clone()),
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {e}{}", bind_hint(&e));
             return ExitCode::from(1);
         }
     };
     let http = match HttpServer::bind(&http_addrs, &https_addrs).await {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {e}{}", bind_hint(&e));
             return ExitCode::from(1);
         }
     };
@@ -89,6 +97,12 @@ async fn run(model: Model, path: PathBuf, reloadable: bool, options: Listeners) 
         http: http.http_addrs(),
         https: http.https_addrs(),
     };
+    if let Some(run_as) = &model.server.run_as
+        && let Err(why) = crate::privileges::drop_to(run_as, &model.server.state_dir)
+    {
+        eprintln!("error: {why}");
+        return ExitCode::from(1);
+    }
     let https_port = bound.https.first().map(SocketAddr::port);
     let (generation, zones) = match generation(&model, https_port) {
         Ok(g) => g,
@@ -121,10 +135,12 @@ async fn run(model: Model, path: PathBuf, reloadable: bool, options: Listeners) 
     let dns_task = tokio::spawn(dns.run(dns_shared.clone(), None));
     let http_task = tokio::spawn(http.run(http_shared.clone()));
     notify::send(notify::notices(None, &zones));
-    let control = ControlFiles::of(&model);
     control.announce();
+    let status = |n: usize| format!("serving {}", crate::count(n, "domain"));
+    crate::systemd::ready(&status(model.domains.len()));
     let mut serving = zones;
     let waited = until_stopped(|| {
+        crate::systemd::reloading();
         match reload(
             &path,
             reloadable,
@@ -135,13 +151,18 @@ async fn run(model: Model, path: PathBuf, reloadable: bool, options: Listeners) 
         ) {
             Ok(zones) => {
                 notify::send(notify::notices(Some(&serving), &zones));
+                crate::systemd::ready(&status(zones.zones().len()));
                 serving = zones;
                 control.report(Ok(()));
             }
-            Err(why) => control.report(Err(why)),
+            Err(why) => {
+                crate::systemd::ready("serving; the last reload failed, see the log");
+                control.report(Err(why));
+            }
         }
     })
     .await;
+    crate::systemd::stopping();
     control.withdraw();
     dns_task.abort();
     http_task.abort();
@@ -191,6 +212,27 @@ fn list(addrs: &[SocketAddr]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// What to do about a listener that could not be bound, for the two causes people meet.
+fn bind_hint(e: &(dyn std::error::Error + 'static)) -> &'static str {
+    let io = std::iter::successors(Some(e), |e| e.source())
+        .find_map(|e| e.downcast_ref::<std::io::Error>());
+    match io.map(std::io::Error::kind) {
+        Some(std::io::ErrorKind::PermissionDenied) => {
+            "\n  ports below 1024 (53, 80, 443) need privilege: run mailbeacon from its systemd unit \
+             (contrib/mailbeacon.service grants CAP_NET_BIND_SERVICE), or allow this binary once with \
+             `sudo setcap cap_net_bind_service=+ep $(command -v mailbeacon)`, or start it as root with \
+             [server] user/group to drop privileges after binding, or use unprivileged ports \
+             (e.g. --dns 127.0.0.1:5353)"
+        }
+        Some(std::io::ErrorKind::AddrInUse) => {
+            "\n  another program holds that address (on port 53 often a local resolver such as \
+             systemd-resolved or dnsmasq; see `ss -lunp 'sport = 53'`): stop it, or listen on a \
+             specific address instead of the wildcard"
+        }
+        _ => "",
+    }
 }
 
 /// Reads the configuration again and swaps it in, returning the zones now served; a broken one

@@ -102,7 +102,7 @@ impl RateLimiter {
             return Verdict::Send;
         }
         self.limited.fetch_add(1, Ordering::Relaxed);
-        if s.slip > 0 && (count - s.rate) % s.slip == 0 {
+        if s.slip > 0 && (count - s.rate).is_multiple_of(s.slip) {
             self.slipped.fetch_add(1, Ordering::Relaxed);
             Verdict::Slip
         } else {

@@ -63,6 +63,12 @@ pub struct ServerSection {
     /// Response rate limiting for DNS over UDP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rrl: Option<Spanned<RrlSection>>,
+    /// When started as root: the user to become once the listeners are bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<Spanned<String>>,
+    /// When started as root: the group to become (default: the user's own group).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<Spanned<String>>,
 }
 
 /// `rrl = { … }`: DNS response rate limiting (as NSD's `rrl-*` and Knot's `mod-rrl`).

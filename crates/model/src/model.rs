@@ -55,6 +55,17 @@ pub struct Server {
     pub state_dir: PathBuf,
     /// DNS response rate limiting.
     pub rrl: Rrl,
+    /// When started as root, the user (and group) to run as once the listeners are bound.
+    pub run_as: Option<RunAs>,
+}
+
+/// An unprivileged account to switch to after binding ports below 1024.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunAs {
+    /// User name.
+    pub user: String,
+    /// Group name; `None` means the user's primary group.
+    pub group: Option<String>,
 }
 
 /// DNS response rate limiting over UDP (RRL): each client network gets at most `rate` answers per

@@ -8,7 +8,7 @@ use toml::Spanned;
 
 use super::{Diagnostics, int_in};
 use crate::config::{RrlSection, ServerSection, TlsSection};
-use crate::model::{CertificateFiles, HostAddresses, Rrl, Server, Tls, TlsMode};
+use crate::model::{CertificateFiles, HostAddresses, Rrl, RunAs, Server, Tls, TlsMode};
 
 /// Listen addresses used when `[server]` does not name any: loopback, unprivileged ports, so that
 /// a first run needs no root and touches no network.
@@ -51,6 +51,45 @@ pub(super) fn server(s: Option<&ServerSection>, base: &Path, diags: &mut Diagnos
         https: listeners(s.https.as_deref(), DEFAULT_HTTPS, "server.https", diags),
         state_dir: base.join(s.state_dir.as_deref().unwrap_or("state")),
         rrl: rrl(s.rrl.as_ref(), diags),
+        run_as: run_as(s, diags),
+    }
+}
+
+/// `user`/`group`: account names, checked for shape here; whether they exist is known only on
+/// the machine that serves.
+fn run_as(s: &ServerSection, diags: &mut Diagnostics) -> Option<RunAs> {
+    let valid = |v: &Spanned<String>, key: &str, diags: &mut Diagnostics| {
+        let name = v.get_ref().trim();
+        let ok = !name.is_empty()
+            && name.len() <= 32
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        if !ok {
+            diags.push(
+                Some(v.span()),
+                key,
+                format!("`{name}` is not a user or group name"),
+            );
+        }
+        ok.then(|| name.to_owned())
+    };
+    let group = s
+        .group
+        .as_ref()
+        .and_then(|g| valid(g, "server.group", diags));
+    match &s.user {
+        Some(u) => valid(u, "server.user", diags).map(|user| RunAs { user, group }),
+        None => {
+            if let Some(g) = &s.group {
+                diags.push(
+                    Some(g.span()),
+                    "server.group",
+                    "`group` needs `user` as well",
+                );
+            }
+            None
+        }
     }
 }
 

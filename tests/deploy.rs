@@ -1,0 +1,213 @@
+//! Running for real: the systemd unit, readiness notification, one server per state directory,
+//! leaving root after binding port 53, and quiet pipes.
+
+mod common;
+use common::*;
+
+use std::os::unix::net::UnixDatagram;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const CONFIG: &str = r#"
+[server]
+ipv4 = ["127.0.0.1"]
+[service.mail]
+incoming = [{ protocol = "imap", host = "mail.{domain}" }]
+outgoing = [{ host = "mail.{domain}" }]
+[[domain]]
+name = "example.test"
+name_servers = ["ns1.{domain}", "ns2.{domain}"]
+[hosts]
+"ns2.{domain}" = ["127.0.1.53"]
+"#;
+
+#[test]
+fn the_unit_file_passes_systemd_analyze() {
+    if !have("systemd-analyze") {
+        eprintln!("skipped: no systemd-analyze");
+        return;
+    }
+    let unit = std::fs::read_to_string(root().join("contrib/mailbeacon.service")).unwrap();
+    for needed in [
+        "Type=notify",
+        "ExecReload=/usr/bin/mailbeacon reload",
+        "AmbientCapabilities=CAP_NET_BIND_SERVICE",
+        "DynamicUser=yes",
+        "ProtectSystem=strict",
+        "StateDirectory=mailbeacon",
+        "NoNewPrivileges=yes",
+    ] {
+        assert!(unit.contains(needed), "the unit lacks {needed}");
+    }
+    // Verified with the binary under test in place of /usr/bin/mailbeacon.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mailbeacon.service");
+    std::fs::write(
+        &file,
+        unit.replace("/usr/bin/mailbeacon", env!("CARGO_BIN_EXE_mailbeacon")),
+    )
+    .unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn readiness_reload_and_stop_are_told_to_systemd() {
+    let config = ScratchConfig::new(CONFIG);
+    let socket_path = config.dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let ready = config.dir.path().join("ready.json");
+    let mut child = serve_command(&config, &ready)
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("MAILBEACON_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let next = || {
+        let mut buf = [0u8; 4096];
+        let n = socket.recv(&mut buf).expect("a notification");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let first = next();
+    assert!(first.contains("READY=1"), "{first}");
+    assert!(first.contains("STATUS=serving 1 domain"), "{first}");
+    assert!(
+        ready.exists(),
+        "READY=1 came before the listeners were announced"
+    );
+    Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let reloading = next();
+    assert!(reloading.contains("RELOADING=1"), "{reloading}");
+    assert!(reloading.contains("MONOTONIC_USEC="), "{reloading}");
+    assert!(next().contains("READY=1"));
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(next().contains("STOPPING=1"));
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn a_second_server_on_the_same_state_directory_refuses() {
+    let first = Served::start(CONFIG);
+    let ready = first.config.dir.path().join("second-ready.json");
+    let out = serve_command(&first.config, &ready).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("another mailbeacon serve")
+            && err.contains(&format!("process {}", first.child.id())),
+        "{err}"
+    );
+    // The first one's pid file is untouched, so `reload` still finds it.
+    let out = run(&["reload", "--config", &first.config.arg()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains(&format!("process {}", first.child.id())));
+}
+
+#[test]
+fn started_as_root_it_binds_port_53_then_becomes_the_configured_user() {
+    if !nix::unistd::Uid::effective().is_root() || !have("unshare") {
+        eprintln!("skipped: needs root (and unshare) to bind port 53 in a network namespace");
+        return;
+    }
+    let config = ScratchConfig::new(&format!("{CONFIG}\n"));
+    let text = CONFIG.replace(
+        "ipv4 = [\"127.0.0.1\"]",
+        "ipv4 = [\"127.0.0.1\"]\nuser = \"nobody\"",
+    );
+    std::fs::write(config.path(), text).unwrap();
+    // The ready file is written once it has left root: `nobody` must be able to write there.
+    let mut perms = std::fs::metadata(config.dir.path()).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o1777);
+    std::fs::set_permissions(config.dir.path(), perms).unwrap();
+    let ready = config.dir.path().join("ready.json");
+    let script = format!(
+        "ip link set lo up && exec {} serve --config {} --dns 127.0.0.1:53 --http 127.0.0.1:0 --https 127.0.0.1:0 --ready-file {}",
+        env!("CARGO_BIN_EXE_mailbeacon"),
+        config.arg(),
+        ready.display()
+    );
+    let mut child = Command::new("unshare")
+        .args(["--net", "sh", "-c", &script])
+        .env("MAILBEACON_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let up = eventually(Duration::from_secs(20), || ready.exists());
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(up, "the server did not become ready on port 53");
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap().uid;
+    let uids = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .unwrap_or_default()
+        .to_owned();
+    let expected = nobody.as_raw().to_string();
+    assert!(
+        uids.split_whitespace().skip(1).all(|u| u == expected),
+        "still running as {uids} (nobody is {expected})"
+    );
+    // The state it keeps now belongs to that user.
+    let owner = std::os::unix::fs::MetadataExt::uid(
+        &std::fs::metadata(config.dir.path().join("state/serials")).unwrap(),
+    );
+    assert_eq!(owner, nobody.as_raw());
+}
+
+#[test]
+fn a_closed_pipe_ends_the_command_quietly() {
+    for _ in 0..100 {
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "{} records --config {} | head -1 >/dev/null; echo ${{PIPESTATUS[0]}}",
+                env!("CARGO_BIN_EXE_mailbeacon"),
+                root().join("config/mailbeacon.toml").display()
+            ))
+            .output()
+            .unwrap();
+        let status = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(
+            status == "0" || status == "141",
+            "records | head -1: exit {status}"
+        );
+    }
+    for command in ["records", "check"] {
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "{} {command} --config {} | true; echo ${{PIPESTATUS[0]}}",
+                env!("CARGO_BIN_EXE_mailbeacon"),
+                root().join("config/mailbeacon.toml").display()
+            ))
+            .output()
+            .unwrap();
+        let status = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        assert!(
+            status == "0" || status == "141",
+            "{command} | true: exit {status}"
+        );
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    }
+}
