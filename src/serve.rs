@@ -103,7 +103,10 @@ async fn run(model: Model, path: PathBuf, reloadable: bool, options: Listeners) 
         eprintln!("error: {why}");
         return ExitCode::from(1);
     }
-    let https_port = bound.https.first().map(SocketAddr::port);
+    // URLs handed to clients name the port they reach: 443 (behind a port forward or not)
+    // unless the configuration says otherwise; never the listener's own port.
+    let https_port =
+        (!bound.https.is_empty()).then(|| model.server.public_https_port.unwrap_or(443));
     let (generation, zones) = match generation(&model, https_port) {
         Ok(g) => g,
         Err(e) => {
@@ -262,6 +265,8 @@ fn reload(
             return Err(e.to_string());
         }
     };
+    // HTTPS is listening or not as at start; the port named in URLs follows the new file.
+    let https_port = https_port.map(|_| model.server.public_https_port.unwrap_or(443));
     match generation(&model, https_port) {
         Ok((g, zones)) => {
             g.install(dns, http);

@@ -170,12 +170,11 @@ for p in root.iterfind(".//a:Protocol", ns):
         &[],
     );
     assert_eq!(r.status, 302);
+    // Clients reach HTTPS on 443 (this listener's port is behind a port forward): no URL names
+    // the internal port.
     assert_eq!(
-        r.header("location"),
-        Some(format!(
-            "https://autodiscover.example.test:{}/autodiscover/autodiscover.xml",
-            s.addr("https").port()
-        ))
+        r.header("location").as_deref(),
+        Some("https://autodiscover.example.test/autodiscover/autodiscover.xml")
     );
     // An entity bomb is a 600 document, and the server keeps serving.
     let bomb = r#"<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]><Autodiscover><Request><EMailAddress>&b;</EMailAddress></Request></Autodiscover>"#;
@@ -629,4 +628,36 @@ fn access_log_has_one_line_per_request_without_queries_or_bodies() {
         "addresses never reach the log: {log}"
     );
     assert!(!log.contains("bob@"), "bodies never reach the log: {log}");
+}
+
+#[test]
+fn handed_out_urls_name_the_public_https_port_not_the_listener() {
+    let config = CONFIG.replace(
+        "ipv4 = [\"127.0.0.1\"]",
+        "ipv4 = [\"127.0.0.1\"]\npublic_https_port = 4443",
+    );
+    let s = Served::start(&config);
+    let internal = s.addr("https").port();
+    assert_ne!(internal, 4443);
+    let r = s.http(
+        "autodiscover.example.test",
+        "/autodiscover/autodiscover.xml",
+        &[],
+    );
+    assert_eq!(
+        r.header("location").as_deref(),
+        Some("https://autodiscover.example.test:4443/autodiscover/autodiscover.xml")
+    );
+    let r = s.https(
+        "autodiscover.example.test",
+        "/autodiscover/autodiscover.json/v1.0/ann@example.test?Protocol=AutodiscoverV1",
+        &[],
+    );
+    let json: serde_json::Value = serde_json::from_str(&r.text()).unwrap();
+    assert_eq!(
+        json["Url"],
+        "https://autodiscover.example.test:4443/autodiscover/autodiscover.xml"
+    );
+    let page = s.https("autoconfig.example.test", "/setup", &[]).text();
+    assert!(!page.contains(&format!(":{internal}")), "{page}");
 }

@@ -63,6 +63,9 @@ pub struct ServerSection {
     /// Response rate limiting for DNS over UDP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rrl: Option<Spanned<RrlSection>>,
+    /// The HTTPS port clients reach (behind a port forward), named in every URL handed out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_https_port: Option<Spanned<i64>>,
     /// When started as root: the user to become once the listeners are bound.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<Spanned<String>>,

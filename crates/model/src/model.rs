@@ -57,6 +57,8 @@ pub struct Server {
     pub rrl: Rrl,
     /// When started as root, the user (and group) to run as once the listeners are bound.
     pub run_as: Option<RunAs>,
+    /// The HTTPS port clients reach, when configured; `serve` otherwise assumes 443.
+    pub public_https_port: Option<u16>,
 }
 
 /// An unprivileged account to switch to after binding ports below 1024.

@@ -52,6 +52,10 @@ pub(super) fn server(s: Option<&ServerSection>, base: &Path, diags: &mut Diagnos
         state_dir: base.join(s.state_dir.as_deref().unwrap_or("state")),
         rrl: rrl(s.rrl.as_ref(), diags),
         run_as: run_as(s, diags),
+        public_https_port: s
+            .public_https_port
+            .as_ref()
+            .and_then(|p| int_in::<u16>(p, 1, 65535, "server.public_https_port", "port", diags)),
     }
 }
 
