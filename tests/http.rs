@@ -661,3 +661,16 @@ fn handed_out_urls_name_the_public_https_port_not_the_listener() {
     let page = s.https("autoconfig.example.test", "/setup", &[]).text();
     assert!(!page.contains(&format!(":{internal}")), "{page}");
 }
+
+#[test]
+fn lab_certificates_cover_the_srv_target_clients_are_sent_to() {
+    // Seed 002: `_autodiscover._tcp SRV … webmail.vshosting.cloud` and CNAMEs to it.
+    let text = std::fs::read_to_string(root().join("config/examples/002-vshosting-cloudmail.toml"))
+        .unwrap();
+    let s = Served::start(&text);
+    let srv = s.kdig(&["+short", "_autodiscover._tcp.vasedomena.example", "SRV"]);
+    assert!(srv.contains("webmail.vshosting.cloud."), "{srv}");
+    // curl verifies the certificate for that name against the lab CA.
+    let r = s.https("webmail.vshosting.cloud", "/healthz", &[]);
+    assert_eq!(r.status, 200, "{}", r.text());
+}

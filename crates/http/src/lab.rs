@@ -167,7 +167,8 @@ impl LabCa {
 }
 
 /// For each served domain, the names its certificate covers: the domain, its `autoconfig.`,
-/// `autodiscover.` and `mta-sts.` names, and the service hosts it uses.
+/// `autodiscover.` and `mta-sts.` names, every other HTTPS name its records send clients to
+/// (the `_autodiscover._tcp` SRV target, the box's CNAME target), and the service hosts it uses.
 pub fn served_names(model: &Model) -> Vec<Vec<String>> {
     model
         .domains
@@ -178,6 +179,7 @@ pub fn served_names(model: &Model) -> Vec<Vec<String>> {
                 .iter()
                 .map(|p| format!("{p}{domain}"))
                 .collect();
+            names.extend(mailbeacon_model::https_names::advertised(model, d));
             let settings = model.client_settings(d);
             for s in settings.incoming.iter().chain(&settings.outgoing) {
                 names.push(s.host.clone());

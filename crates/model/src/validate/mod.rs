@@ -215,6 +215,18 @@ fn build(file: &ConfigFile, text: &str, base: &Path, diags: &mut Diagnostics) ->
             let (key, span) = spans.locate(&issue.domain, issue.key);
             diags.warn(span, key, issue.message);
         }
+        for (d, host) in crate::https_names::uncovered(&model) {
+            let (key, span) = spans.locate(&d.name, "name");
+            diags.warn(
+                span,
+                key,
+                format!(
+                    "{}'s records send clients to https://{host}/, but no [[tls.certificate]] \
+                     names it: they will see a certificate error (add the name to a certificate)",
+                    crate::name::display(&d.name)
+                ),
+            );
+        }
     }
     Some(model)
 }
