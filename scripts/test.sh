@@ -53,8 +53,8 @@ fi
 # Python helpers (dnspython) in a virtual environment inside the clone; its python3 comes first on
 # PATH for the tests and scripts below.
 venv=$target/venv
-if [ ! -x "$venv/bin/python3" ] || ! "$venv/bin/python3" -c "import dns, websocket" 2>/dev/null; then
-  python3 -m venv "$venv" && "$venv/bin/python3" -m pip install -q dnspython websocket-client || {
+if [ ! -x "$venv/bin/python3" ] || ! "$venv/bin/python3" -c "import dns, websocket, prometheus_client" 2>/dev/null; then
+  python3 -m venv "$venv" && "$venv/bin/python3" -m pip install -q dnspython websocket-client prometheus-client || {
     echo "could not prepare the Python virtual environment in $venv"
     exit 1
   }

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod control;
 mod lab;
+mod metrics;
 mod privileges;
 mod serve;
 mod systemd;
@@ -104,19 +105,30 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs to standard error; `MAILBEACON_LOG` (tracing's filter syntax) overrides the default `info`.
-/// Nothing is logged per query at the default level.
+/// Logs to standard error; `MAILBEACON_LOG` (tracing's filter syntax) overrides the default `info`,
+/// and `MAILBEACON_LOG_FORMAT=json` writes one JSON object per line for log shippers. Nothing is
+/// logged per DNS query unless `mailbeacon::query=info` is asked for.
 fn init_logging() {
     let level = std::env::var("MAILBEACON_LOG").unwrap_or_else(|_| "info".into());
     // rustls warns on every handshake whose SNI is an IP address (wrk, some scanners): a client's
-    // mistake that is not worth a log line per connection.
-    let filter = tracing_subscriber::EnvFilter::try_new(format!("{level},rustls=error"))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rustls=error"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+    // mistake that is not worth a log line per connection. The query log is opt-in.
+    let filter = |level: &str| {
+        tracing_subscriber::EnvFilter::try_new(format!(
+            "rustls=error,mailbeacon::query=off,{level}"
+        ))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rustls=error"))
+    };
+    let json = std::env::var("MAILBEACON_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter(&level))
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init()
+    };
 }
 
 const DEFAULT_PATH: &str = "config/mailbeacon.toml";

@@ -7,14 +7,15 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use mailbeacon_dns::{DnsServer, RateLimiter, Responder, notify};
-use mailbeacon_http::{HttpServer, Shared, TlsError};
+use mailbeacon_dns::{DnsServer, QueryObserver, RateLimiter, Responder, SharedObserver, notify};
+use mailbeacon_http::{HttpServer, RequestObserver, Shared, TlsError};
 use mailbeacon_lab::Generation;
 use mailbeacon_model::{Model, TlsMode, ZoneSet};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::Listeners;
 use crate::control::ControlFiles;
+use crate::metrics::Metrics;
 
 /// Runs until stopped.
 pub fn serve(config: Option<&Path>, options: Listeners) -> ExitCode {
@@ -92,10 +93,27 @@ async fn run(model: Model, path: PathBuf, reloadable: bool, options: Listeners) 
             return ExitCode::from(1);
         }
     };
+    // Metrics: bound with the other listeners (before leaving root), served once ready.
+    let metrics = Arc::new(Metrics::new(model.server.metrics.is_some(), rrl.clone()));
+    let metrics_listener = match model.server.metrics {
+        Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => Some(l),
+            Err(e) => {
+                let e = std::io::Error::new(
+                    e.kind(),
+                    format!("cannot listen for metrics on {addr}: {e}"),
+                );
+                eprintln!("error: {e}{}", bind_hint(&e));
+                return ExitCode::from(1);
+            }
+        },
+        None => None,
+    };
     let bound = Bound {
         dns: dns.local_addrs(),
         http: http.http_addrs(),
         https: http.https_addrs(),
+        metrics: metrics_listener.as_ref().and_then(|l| l.local_addr().ok()),
     };
     if let Some(run_as) = &model.server.run_as
         && let Err(why) = crate::privileges::drop_to(run_as, &model.server.state_dir)
@@ -116,7 +134,16 @@ async fn run(model: Model, path: PathBuf, reloadable: bool, options: Listeners) 
     };
     let ca = generation.tls.as_ref().and_then(|t| t.ca_path.clone());
     let dns_shared = Arc::new(ArcSwap::from_pointee(generation.responder));
-    let http_shared = Shared::new(generation.site, generation.tls.map(|t| t.config));
+    let observes = metrics.observes();
+    let http_observer: Option<Arc<dyn RequestObserver>> =
+        observes.then(|| metrics.clone() as Arc<dyn RequestObserver>);
+    let dns_observer: SharedObserver = observes.then(|| metrics.clone() as Arc<dyn QueryObserver>);
+    let http_shared = Shared::observed(
+        generation.site,
+        generation.tls.map(|t| t.config),
+        http_observer,
+    );
+    warn_if_public_on_lab_ca(&model, &bound);
     tracing::info!(
         "serving {}: DNS on {}, HTTP on {}, HTTPS on {} ({} DNS answers precomputed, ready in {:?})",
         crate::count(model.domains.len(), "domain"),
@@ -135,7 +162,9 @@ async fn run(model: Model, path: PathBuf, reloadable: bool, options: Listeners) 
         eprintln!("error: cannot write ready file {}: {e}", file.display());
         return ExitCode::from(1);
     }
-    let dns_task = tokio::spawn(dns.run(dns_shared.clone(), None));
+    let dns_task = tokio::spawn(dns.run(dns_shared.clone(), dns_observer));
+    let metrics_task =
+        metrics_listener.map(|l| tokio::spawn(crate::metrics::serve(l, metrics.clone())));
     let http_task = tokio::spawn(http.run(http_shared.clone()));
     notify::send(notify::notices(None, &zones));
     control.announce();
@@ -153,12 +182,14 @@ async fn run(model: Model, path: PathBuf, reloadable: bool, options: Listeners) 
             &rrl,
         ) {
             Ok(zones) => {
+                metrics.reloaded(true);
                 notify::send(notify::notices(Some(&serving), &zones));
                 crate::systemd::ready(&status(zones.zones().len()));
                 serving = zones;
                 control.report(Ok(()));
             }
             Err(why) => {
+                metrics.reloaded(false);
                 crate::systemd::ready("serving; the last reload failed, see the log");
                 control.report(Err(why));
             }
@@ -169,6 +200,9 @@ async fn run(model: Model, path: PathBuf, reloadable: bool, options: Listeners) 
     control.withdraw();
     dns_task.abort();
     http_task.abort();
+    if let Some(t) = metrics_task {
+        t.abort();
+    }
     if let Some(file) = &options.ready_file {
         let _ = std::fs::remove_file(file);
     }
@@ -204,6 +238,7 @@ struct Bound {
     dns: Vec<SocketAddr>,
     http: Vec<SocketAddr>,
     https: Vec<SocketAddr>,
+    metrics: Option<SocketAddr>,
 }
 
 fn list(addrs: &[SocketAddr]) -> String {
@@ -215,6 +250,23 @@ fn list(addrs: &[SocketAddr]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A lab CA on listeners others can reach means every visitor sees a certificate error (and may
+/// learn to click through them): say so, loudly, at every start.
+fn warn_if_public_on_lab_ca(model: &Model, bound: &Bound) {
+    let public = bound
+        .https
+        .iter()
+        .chain(&bound.http)
+        .chain(&bound.dns)
+        .any(|a| !a.ip().is_loopback());
+    if model.tls.mode == TlsMode::Lab && public && !bound.https.is_empty() {
+        tracing::warn!(
+            "HTTPS on public listeners uses the lab CA, which no client trusts: every visitor gets \
+             a certificate error. Configure [tls] mode = \"files\" with real certificates."
+        );
+    }
 }
 
 /// What to do about a listener that could not be bound, for the two causes people meet.
@@ -292,6 +344,7 @@ fn write_ready_file(file: &Path, bound: &Bound, ca: Option<&Path>) -> std::io::R
         "dns": strings(&bound.dns),
         "http": strings(&bound.http),
         "https": strings(&bound.https),
+        "metrics": bound.metrics.map(|a| a.to_string()),
         "ca": ca.map(|p| p.display().to_string()),
     });
     write_atomically(file, &format!("{json}\n"))

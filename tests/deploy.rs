@@ -211,3 +211,99 @@ fn a_closed_pipe_ends_the_command_quietly() {
         assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
     }
 }
+
+#[test]
+fn metrics_move_as_queries_and_requests_arrive() {
+    let config = CONFIG.replace(
+        "ipv4 = [\"127.0.0.1\"]",
+        "ipv4 = [\"127.0.0.1\"]\nmetrics = \"127.0.0.1:0\"",
+    );
+    let served = Served::start(&config);
+    let addr = served.ready["metrics"]
+        .as_str()
+        .expect("metrics address")
+        .to_owned();
+    let scrape = || {
+        let out = Command::new("curl")
+            .args(["-sS", &format!("http://{addr}/metrics")])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    for _ in 0..3 {
+        served.kdig(&["example.test", "MX"]);
+    }
+    served.kdig(&["nx.example.test", "A"]);
+    let r = served.http(
+        "autoconfig.example.test",
+        "/mail/config-v1.1.xml",
+        &["-A", "Thunderbird/153.0"],
+    );
+    assert_eq!(r.status, 200);
+    let text = scrape();
+    // An independent parser: Python's prometheus_client.
+    let parsed = python(
+        r#"
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+for family in text_string_to_metric_families(sys.stdin.read()):
+    for s in family.samples:
+        labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
+        print(f"{s.name}{{{labels}}} {s.value}")
+"#,
+        text.as_bytes(),
+    );
+    let value = |line_start: &str| -> f64 {
+        parsed
+            .lines()
+            .find(|l| l.starts_with(line_start))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {line_start} in\n{parsed}"))
+    };
+    assert_eq!(
+        value("mailbeacon_dns_queries_total{qtype=MX,rcode=NOERROR,transport=udp}"),
+        3.0
+    );
+    assert_eq!(
+        value("mailbeacon_dns_queries_total{qtype=A,rcode=NXDOMAIN,transport=udp}"),
+        1.0
+    );
+    assert_eq!(
+        value(
+            "mailbeacon_http_requests_total{client=thunderbird,endpoint=autoconfig,scheme=http,status=200}"
+        ),
+        1.0
+    );
+    assert_eq!(value("mailbeacon_build_info{version="), 1.0);
+    assert_eq!(value("mailbeacon_dns_rate_limited_total{"), 0.0);
+    if have("promtool") {
+        let mut child = Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Counters move: one more MX query.
+    served.kdig(&["example.test", "MX"]);
+    assert!(
+        scrape().contains(
+            r#"mailbeacon_dns_queries_total{transport="udp",qtype="MX",rcode="NOERROR"} 4"#
+        )
+    );
+}

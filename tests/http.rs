@@ -592,6 +592,8 @@ fn access_log_has_one_line_per_request_without_queries_or_bodies() {
     let http = v["http"][0].as_str().unwrap().to_owned();
     for _ in 0..3 {
         curl(&[
+            "-A".into(),
+            "Thunderbird/153.0 \"quoted\"".into(),
             "-H".into(),
             "Host: autoconfig.example.test".into(),
             format!("http://{http}/mail/config-v1.1.xml?emailaddress=secret.person%40example.test"),
@@ -618,6 +620,10 @@ fn access_log_has_one_line_per_request_without_queries_or_bodies() {
     assert!(
         access[0].contains("GET autoconfig.example.test /mail/config-v1.1.xml 200"),
         "{log}"
+    );
+    assert!(
+        access[0].ends_with(r#""Thunderbird/153.0 \"quoted\"""#),
+        "the user agent ends the line, quoted: {log}"
     );
     assert!(
         access[3].contains("POST autodiscover.example.test /autodiscover/autodiscover.xml 302"),

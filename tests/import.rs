@@ -106,6 +106,7 @@ fn every_ispdb_file_imports_and_is_served_with_the_same_servers() {
                     content_type: None,
                     body: b"",
                     accept_language: None,
+                    user_agent: None,
                 },
             );
             assert_eq!(response.status, 200, "{}: {domain}", file.display());

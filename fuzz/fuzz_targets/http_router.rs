@@ -43,6 +43,7 @@ fuzz_target!(|data: &[u8]| {
             content_type: Some("text/xml"),
             body,
             accept_language: (!language.is_empty()).then_some(language),
+            user_agent: None,
         },
     );
     assert!(r.status < StatusCode::INTERNAL_SERVER_ERROR, "{}", r.status);

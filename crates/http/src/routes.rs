@@ -28,6 +28,8 @@ pub struct Request<'a> {
     pub body: &'a [u8],
     /// The `Accept-Language` header, if any (the setup page's language).
     pub accept_language: Option<&'a str>,
+    /// The `User-Agent` header, if any (access log and metrics only; never changes an answer).
+    pub user_agent: Option<&'a str>,
 }
 
 /// What to send back.
@@ -117,12 +119,29 @@ impl Endpoint {
         })
     }
 
+    fn name(self) -> &'static str {
+        match self {
+            Endpoint::Autoconfig => "autoconfig",
+            Endpoint::AutodiscoverXml => "autodiscover",
+            Endpoint::AutodiscoverJson => "autodiscover_json",
+            Endpoint::Mobileconfig => "mobileconfig",
+            Endpoint::MtaSts => "mta_sts",
+            Endpoint::Setup | Endpoint::Root => "setup",
+            Endpoint::Health => "health",
+        }
+    }
+
     fn allow(self) -> &'static str {
         match self {
             Endpoint::AutodiscoverXml => "GET, HEAD, POST",
             _ => "GET, HEAD",
         }
     }
+}
+
+/// The endpoint `path` is routed to, as a short name for logs and metrics (`other` for none).
+pub fn endpoint_name(path: &str) -> &'static str {
+    Endpoint::of(path).map_or("other", Endpoint::name)
 }
 
 /// Answers one request.

@@ -336,6 +336,10 @@ async fn handle(
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
+    let user_agent = parts
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
     let declared = parts
         .headers
         .get(header::CONTENT_LENGTH)
@@ -358,6 +362,7 @@ async fn handle(
             .headers
             .get(header::ACCEPT_LANGUAGE)
             .and_then(|v| v.to_str().ok()),
+        user_agent,
     };
     let intercepted = match (&refusal, &shared.observer) {
         (None, Some(o)) => o.intercept(&request),
@@ -375,7 +380,7 @@ async fn handle(
     };
     tracing::info!(
         target: "mailbeacon::access",
-        "{peer} {} {} {} {} {} {}B {} {}µs",
+        "{peer} {} {} {} {} {} {}B {} {}µs {:?}",
         if secure { "https" } else { "http" },
         parts.method,
         host.as_deref().unwrap_or("-"),
@@ -383,7 +388,9 @@ async fn handle(
         response.status.as_u16(),
         response.body.len(),
         response.domain.as_deref().unwrap_or("-"),
-        started.elapsed().as_micros()
+        started.elapsed().as_micros(),
+        // Quoted and escaped (Debug): the header is the client's to choose.
+        user_agent.unwrap_or("-")
     );
     into_hyper(response)
 }

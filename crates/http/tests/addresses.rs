@@ -56,6 +56,7 @@ fn ask(site: &Site, method: Method, path: &str, query: Option<&str>, body: &[u8]
             content_type: Some("text/xml"),
             body,
             accept_language: None,
+            user_agent: None,
         },
     )
 }

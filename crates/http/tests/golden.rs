@@ -30,6 +30,7 @@ fn check(name: &str, host: &str, method: Method, path: &str, query: Option<&str>
             content_type: None,
             body,
             accept_language: None,
+            user_agent: None,
         },
     );
     let got = format!(

@@ -236,6 +236,7 @@ fn no_served_byte_ever_carries_a_placeholder() {
                         content_type: Some("text/xml"),
                         body,
                         accept_language: None,
+                        user_agent: None,
                     },
                 );
                 assert!(
@@ -313,6 +314,7 @@ name = "two.test"
             content_type: None,
             body: b"",
             accept_language: None,
+            user_agent: None,
         },
     );
     let profile = String::from_utf8_lossy(&r.body);

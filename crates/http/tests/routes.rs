@@ -96,6 +96,7 @@ impl<'a> Ask<'a> {
                 content_type: self.content_type,
                 body: self.body,
                 accept_language: self.accept_language,
+                user_agent: None,
             },
         )
     }
@@ -580,6 +581,7 @@ fn mutated_requests_never_panic_and_always_get_a_status() {
                 content_type: None,
                 body: &body,
                 accept_language: Some(&query),
+                user_agent: None,
             },
         );
         assert!(

@@ -63,6 +63,9 @@ pub struct ServerSection {
     /// Response rate limiting for DNS over UDP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rrl: Option<Spanned<RrlSection>>,
+    /// Where Prometheus metrics are served (`127.0.0.1:9153`); none by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<Spanned<String>>,
     /// The HTTPS port clients reach (behind a port forward), named in every URL handed out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_https_port: Option<Spanned<i64>>,

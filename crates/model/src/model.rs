@@ -59,6 +59,8 @@ pub struct Server {
     pub run_as: Option<RunAs>,
     /// The HTTPS port clients reach, when configured; `serve` otherwise assumes 443.
     pub public_https_port: Option<u16>,
+    /// Where Prometheus metrics are served, if anywhere.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// An unprivileged account to switch to after binding ports below 1024.

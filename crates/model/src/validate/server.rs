@@ -52,6 +52,20 @@ pub(super) fn server(s: Option<&ServerSection>, base: &Path, diags: &mut Diagnos
         state_dir: base.join(s.state_dir.as_deref().unwrap_or("state")),
         rrl: rrl(s.rrl.as_ref(), diags),
         run_as: run_as(s, diags),
+        metrics: s.metrics.as_ref().and_then(|m| {
+            let parsed = m.get_ref().trim().parse::<SocketAddr>();
+            if parsed.is_err() {
+                diags.push(
+                    Some(m.span()),
+                    "server.metrics",
+                    format!(
+                        "`{}` is not an address:port (e.g. 127.0.0.1:9153)",
+                        m.get_ref()
+                    ),
+                );
+            }
+            parsed.ok()
+        }),
         public_https_port: s
             .public_https_port
             .as_ref()

@@ -1,0 +1,363 @@
+//! What `serve` is doing, for Prometheus (`[server] metrics = "127.0.0.1:9153"`) and for the
+//! optional DNS query log (`MAILBEACON_LOG=info,mailbeacon::query=info`).
+//!
+//! Counting hangs off the same observer hooks the lab's capture uses, so the DNS and HTTP crates
+//! know nothing of metrics, and a server without metrics or query log installs no observer at all.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use mailbeacon_dns::{QueryObserver, RateLimiter, Transport};
+use mailbeacon_http::RequestObserver;
+use mailbeacon_http::routes::{self, Response};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DnsLabels {
+    transport: &'static str,
+    qtype: &'static str,
+    rcode: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    scheme: &'static str,
+    endpoint: &'static str,
+    status: u16,
+    client: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+}
+
+/// The counters `serve` keeps.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    dns: Family<DnsLabels, Counter>,
+    http: Family<HttpLabels, Counter>,
+    reloads: Family<OutcomeLabels, Counter>,
+    counting: bool,
+    query_log: bool,
+}
+
+impl Metrics {
+    /// Counters registered (`counting`: whether anyone scrapes them), with the rate limiter's
+    /// counts read at each scrape.
+    pub fn new(counting: bool, rrl: Arc<RateLimiter>) -> Metrics {
+        let mut registry = Registry::with_prefix("mailbeacon");
+        let dns = Family::<DnsLabels, Counter>::default();
+        registry.register(
+            "dns_queries",
+            "DNS queries answered, by transport, query type and response code (DROPPED: nothing sent)",
+            dns.clone(),
+        );
+        let http = Family::<HttpLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests, by scheme, endpoint, status and client family (from the User-Agent)",
+            http.clone(),
+        );
+        let reloads = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "reloads",
+            "Configuration reloads, by outcome",
+            reloads.clone(),
+        );
+        let build = Family::<BuildLabels, Gauge>::default();
+        build
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+            })
+            .set(1);
+        registry.register("build_info", "The running version", build);
+        registry.register_collector(Box::new(RateLimited(rrl)));
+        Metrics {
+            registry,
+            dns,
+            http,
+            reloads,
+            counting,
+            query_log: tracing::enabled!(target: "mailbeacon::query", tracing::Level::INFO),
+        }
+    }
+
+    /// Whether anything is counted or logged per query or request (otherwise no observer is
+    /// installed).
+    pub fn observes(&self) -> bool {
+        self.counting || self.query_log
+    }
+
+    /// Counts one reload.
+    pub fn reloaded(&self, ok: bool) {
+        let outcome = if ok { "ok" } else { "failed" };
+        self.reloads.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// The rate limiter's counts, read when scraped.
+#[derive(Debug)]
+struct RateLimited(Arc<RateLimiter>);
+
+impl Collector for RateLimited {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let (limited, slipped) = self.0.counts();
+        for (name, help, value) in [
+            (
+                "dns_rate_limited",
+                "UDP answers held back by response rate limiting",
+                limited,
+            ),
+            (
+                "dns_rate_limited_truncated",
+                "Of those, answers sent empty and truncated (slip)",
+                slipped,
+            ),
+        ] {
+            let counter = ConstCounter::new(value);
+            let metric = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
+            counter.encode(metric)?;
+        }
+        Ok(())
+    }
+}
+
+impl QueryObserver for Metrics {
+    fn observe(&self, peer: SocketAddr, transport: Transport, query: &[u8], reply: Option<&[u8]>) {
+        let qtype = question(query).map_or("-", |(_, t)| type_name(t));
+        let rcode = reply.map_or("DROPPED", |r| rcode_name(r.get(3).map_or(0, |b| b & 0x0f)));
+        let transport = match transport {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        };
+        if self.counting {
+            self.dns
+                .get_or_create(&DnsLabels {
+                    transport,
+                    qtype,
+                    rcode,
+                })
+                .inc();
+        }
+        if self.query_log {
+            let name = question(query).map_or_else(|| "-".to_owned(), |(n, _)| n);
+            tracing::info!(target: "mailbeacon::query", "{peer} {transport} {name} {qtype} {rcode}");
+        }
+    }
+}
+
+impl RequestObserver for Metrics {
+    fn intercept(&self, _request: &routes::Request<'_>) -> Option<Response> {
+        None
+    }
+
+    fn observe(&self, _peer: SocketAddr, request: &routes::Request<'_>, response: &Response) {
+        if self.counting {
+            self.http
+                .get_or_create(&HttpLabels {
+                    scheme: if request.secure { "https" } else { "http" },
+                    endpoint: routes::endpoint_name(request.path),
+                    status: response.status.as_u16(),
+                    client: client_family(request.user_agent),
+                })
+                .inc();
+        }
+    }
+}
+
+/// Which mail client (or kind of client) a User-Agent names; a small fixed set keeps the label's
+/// values bounded whatever clients send.
+pub fn client_family(user_agent: Option<&str>) -> &'static str {
+    let Some(ua) = user_agent else {
+        return "none";
+    };
+    let ua = ua.to_ascii_lowercase();
+    let has = |s: &str| ua.contains(s);
+    if has("k-9") || has("k9mail") {
+        "k9"
+    } else if has("thunderbird") && has("android") {
+        "thunderbird_android"
+    } else if has("thunderbird") {
+        "thunderbird"
+    } else if has("outlook") || has("microsoft office") || has("ms-office") {
+        "outlook"
+    } else if has("evolution") {
+        "evolution"
+    } else if has("kmail") || has("akonadi") {
+        "kmail"
+    } else if has("delta") {
+        "deltachat"
+    } else if has("cfnetwork") || has("darwin") || has("accountsd") {
+        "apple"
+    } else if has("curl") || has("wget") || has("python") || has("go-http") {
+        "tool"
+    } else if has("mozilla") {
+        "browser"
+    } else {
+        "other"
+    }
+}
+
+/// The first question's name and type, when the query is well formed.
+fn question(query: &[u8]) -> Option<(String, u16)> {
+    let mut at = 12;
+    let mut name = String::new();
+    loop {
+        let len = usize::from(*query.get(at)?);
+        if len == 0 {
+            at += 1;
+            break;
+        }
+        if len > 63 {
+            return None;
+        }
+        let label = query.get(at + 1..at + 1 + len)?;
+        for &b in label {
+            if b.is_ascii_graphic() && b != b'.' {
+                name.push(char::from(b.to_ascii_lowercase()));
+            } else {
+                name.push_str(&format!("\\{b:03}"));
+            }
+        }
+        name.push('.');
+        at += 1 + len;
+    }
+    if name.is_empty() {
+        name.push('.');
+    }
+    let t = query.get(at..at + 2)?;
+    Some((name, u16::from_be_bytes([t[0], t[1]])))
+}
+
+/// Query types mailbeacon answers get their names; anything else is `other`, so that the
+/// label's values stay bounded.
+fn type_name(t: u16) -> &'static str {
+    match t {
+        1 => "A",
+        2 => "NS",
+        5 => "CNAME",
+        6 => "SOA",
+        12 => "PTR",
+        15 => "MX",
+        16 => "TXT",
+        28 => "AAAA",
+        33 => "SRV",
+        43 => "DS",
+        48 => "DNSKEY",
+        52 => "TLSA",
+        65 => "HTTPS",
+        251 => "IXFR",
+        252 => "AXFR",
+        255 => "ANY",
+        257 => "CAA",
+        _ => "other",
+    }
+}
+
+fn rcode_name(rcode: u8) -> &'static str {
+    match rcode {
+        0 => "NOERROR",
+        1 => "FORMERR",
+        2 => "SERVFAIL",
+        3 => "NXDOMAIN",
+        4 => "NOTIMP",
+        5 => "REFUSED",
+        9 => "NOTAUTH",
+        _ => "other",
+    }
+}
+
+/// Serves `GET /metrics` on `listener` until the task is dropped.
+pub async fn serve(listener: tokio::net::TcpListener, metrics: Arc<Metrics>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            continue;
+        };
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req: hyper::Request<_>| {
+                let metrics = metrics.clone();
+                async move {
+                    let (status, body) = if req.uri().path() == "/metrics" {
+                        (http::StatusCode::OK, metrics.render())
+                    } else {
+                        (http::StatusCode::NOT_FOUND, "see /metrics\n".to_owned())
+                    };
+                    let mut response = hyper::Response::new(Full::new(Bytes::from(body)));
+                    *response.status_mut() = status;
+                    response.headers_mut().insert(
+                        http::header::CONTENT_TYPE,
+                        http::HeaderValue::from_static(
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        ),
+                    );
+                    Ok::<_, Infallible>(response)
+                }
+            });
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let conn = hyper::server::conn::http1::Builder::new().serve_connection(io, service);
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(30), conn).await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_agents_fall_into_a_few_families() {
+        assert_eq!(client_family(Some("Thunderbird/153.0")), "thunderbird");
+        assert_eq!(
+            client_family(Some(
+                "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Thunderbird/128.0"
+            )),
+            "thunderbird"
+        );
+        assert_eq!(client_family(Some("K-9 Mail/6.8")), "k9");
+        assert_eq!(
+            client_family(Some(
+                "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0)"
+            )),
+            "outlook"
+        );
+        assert_eq!(client_family(Some("curl/8.5.0")), "tool");
+        assert_eq!(client_family(Some("Mozilla/5.0 (iPhone)")), "browser");
+        assert_eq!(client_family(Some("x")), "other");
+        assert_eq!(client_family(None), "none");
+    }
+
+    #[test]
+    fn questions_are_read_from_the_wire() {
+        let q = [
+            0u8, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 4, b'M', b'a', b'i', b'l', 4, b't', b'e', b's',
+            b't', 0, 0, 33, 0, 1,
+        ];
+        assert_eq!(question(&q), Some(("mail.test.".to_owned(), 33)));
+        assert_eq!(question(&q[..20]), None);
+    }
+}
