@@ -46,13 +46,7 @@ pub fn lab(
             return ExitCode::from(1);
         }
     };
-    if let Some(file) = &options.ready_file
-        && let Err(e) = crate::serve::write_atomically(file, &format!("{json}\n"))
-    {
-        eprintln!("error: cannot write ready file {}: {e}", file.display());
-        return ExitCode::from(1);
-    }
-    crate::write_stdout(format_args!("{json}\n"));
+    // Signals are caught before anyone is told the lab is ready (see `Signals`).
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -63,7 +57,21 @@ pub fn lab(
             return ExitCode::from(1);
         }
     };
-    let waited = runtime.block_on(crate::serve::until_stopped(|| match lab.reload() {
+    let signals = {
+        let _entered = runtime.enter();
+        match crate::serve::Signals::install() {
+            Ok(s) => s,
+            Err(()) => return ExitCode::from(1),
+        }
+    };
+    if let Some(file) = &options.ready_file
+        && let Err(e) = crate::serve::write_atomically(file, &format!("{json}\n"))
+    {
+        eprintln!("error: cannot write ready file {}: {e}", file.display());
+        return ExitCode::from(1);
+    }
+    crate::write_stdout(format_args!("{json}\n"));
+    runtime.block_on(signals.until_stopped(|| match lab.reload() {
         Ok(()) => tracing::info!("lab reloaded"),
         Err(e) => tracing::error!("reload failed, still serving the previous configuration:\n{e}"),
     }));
@@ -71,8 +79,5 @@ pub fn lab(
     if let Some(file) = &options.ready_file {
         let _ = std::fs::remove_file(file);
     }
-    match waited {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(()) => ExitCode::from(1),
-    }
+    ExitCode::SUCCESS
 }

@@ -70,6 +70,9 @@ async fn run(model: Model, path: PathBuf, reloadable: bool, options: Listeners) 
         https_addrs.clear();
     }
     let started = std::time::Instant::now();
+    let Ok(signals) = Signals::install() else {
+        return ExitCode::from(1);
+    };
     let control = ControlFiles::of(&model);
     let _lock = match control.lock() {
         Ok(lock) => lock,
@@ -171,31 +174,32 @@ async fn run(model: Model, path: PathBuf, reloadable: bool, options: Listeners) 
     let status = |n: usize| format!("serving {}", crate::count(n, "domain"));
     crate::systemd::ready(&status(model.domains.len()));
     let mut serving = zones;
-    let waited = until_stopped(|| {
-        crate::systemd::reloading();
-        match reload(
-            &path,
-            reloadable,
-            https_port,
-            &dns_shared,
-            &http_shared,
-            &rrl,
-        ) {
-            Ok(zones) => {
-                metrics.reloaded(true);
-                notify::send(notify::notices(Some(&serving), &zones));
-                crate::systemd::ready(&status(zones.zones().len()));
-                serving = zones;
-                control.report(Ok(()));
+    signals
+        .until_stopped(|| {
+            crate::systemd::reloading();
+            match reload(
+                &path,
+                reloadable,
+                https_port,
+                &dns_shared,
+                &http_shared,
+                &rrl,
+            ) {
+                Ok(zones) => {
+                    metrics.reloaded(true);
+                    notify::send(notify::notices(Some(&serving), &zones));
+                    crate::systemd::ready(&status(zones.zones().len()));
+                    serving = zones;
+                    control.report(Ok(()));
+                }
+                Err(why) => {
+                    metrics.reloaded(false);
+                    crate::systemd::ready("serving; the last reload failed, see the log");
+                    control.report(Err(why));
+                }
             }
-            Err(why) => {
-                metrics.reloaded(false);
-                crate::systemd::ready("serving; the last reload failed, see the log");
-                control.report(Err(why));
-            }
-        }
-    })
-    .await;
+        })
+        .await;
     crate::systemd::stopping();
     control.withdraw();
     dns_task.abort();
@@ -206,29 +210,43 @@ async fn run(model: Model, path: PathBuf, reloadable: bool, options: Listeners) 
     if let Some(file) = &options.ready_file {
         let _ = std::fs::remove_file(file);
     }
-    if waited.is_err() {
-        return ExitCode::from(1);
-    }
     tracing::info!("stopped");
     ExitCode::SUCCESS
 }
 
-/// Waits for SIGINT or SIGTERM, calling `on_hangup` for every SIGHUP meanwhile. `Err` (already
-/// reported) when the handlers cannot be installed.
-pub async fn until_stopped(mut on_hangup: impl FnMut()) -> Result<(), ()> {
-    let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::hangup()),
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        eprintln!("error: cannot install signal handlers");
-        return Err(());
-    };
-    loop {
-        tokio::select! {
-            _ = hup.recv() => on_hangup(),
-            _ = term.recv() => return Ok(()),
-            _ = int.recv() => return Ok(()),
+/// The signals a server answers, installed before it says it is ready: a SIGHUP that arrives
+/// between "ready" and the first wait must reload, not kill (its default action).
+pub struct Signals {
+    hup: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Installs the handlers (within a tokio runtime). `Err` (already reported) when they cannot
+    /// be installed.
+    pub fn install() -> Result<Signals, ()> {
+        match (
+            signal(SignalKind::hangup()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(hup), Ok(term), Ok(int)) => Ok(Signals { hup, term, int }),
+            _ => {
+                eprintln!("error: cannot install signal handlers");
+                Err(())
+            }
+        }
+    }
+
+    /// Waits for SIGINT or SIGTERM, calling `on_hangup` for every SIGHUP meanwhile.
+    pub async fn until_stopped(mut self, mut on_hangup: impl FnMut()) {
+        loop {
+            tokio::select! {
+                _ = self.hup.recv() => on_hangup(),
+                _ = self.term.recv() => return,
+                _ = self.int.recv() => return,
+            }
         }
     }
 }
