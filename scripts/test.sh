@@ -93,6 +93,7 @@ zonemaster() {
 }
 step "Zonemaster on every example (network namespace)" zonemaster
 step "fuzz smoke (libFuzzer, 15 s per target)" scripts/fuzz.sh 15
+step "package: .deb built, unpacked and checked" scripts/check-deb.sh
 
 echo
 echo "summary (total ${SECONDS}s):"

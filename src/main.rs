@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 mod control;
 mod lab;
@@ -72,6 +72,13 @@ enum Command {
         #[arg(long)]
         domain: Option<String>,
     },
+    /// Print the manual page (roff) to standard output: `mailbeacon man | man -l -`.
+    Man,
+    /// Print shell completions for SHELL (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Convert a Thunderbird config-v1.1.xml into mailbeacon TOML.
     Import {
         /// The XML file (`-` for standard input).
@@ -102,6 +109,13 @@ fn main() -> ExitCode {
             file,
             skip_unsupported,
         } => import(&file, skip_unsupported),
+        Command::Man => man(),
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "mailbeacon", &mut out);
+            write_stdout(format_args!("{}", String::from_utf8_lossy(&out)));
+            ExitCode::SUCCESS
+        }
     }
 }
 
@@ -332,6 +346,17 @@ fn write_serials(model: &Model, book: &SerialBook) {
     if let Err(e) = result {
         eprintln!("warning: cannot save SOA serials in {}: {e}", dir.display());
     }
+}
+
+/// The manual page, generated from the same definitions as `--help`.
+fn man() -> ExitCode {
+    let mut out = Vec::new();
+    if let Err(e) = clap_mangen::Man::new(Cli::command()).render(&mut out) {
+        eprintln!("error: {e}");
+        return ExitCode::from(1);
+    }
+    write_stdout(format_args!("{}", String::from_utf8_lossy(&out)));
+    ExitCode::SUCCESS
 }
 
 fn import(file: &Path, skip_unsupported: bool) -> ExitCode {
