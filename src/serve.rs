@@ -147,13 +147,20 @@ async fn run(model: Model, path: PathBuf, reloadable: bool, options: Listeners) 
         http_observer,
     );
     warn_if_public_on_lab_ca(&model, &bound);
+    let fast_path = if dns_shared.load().prepared_lazily() {
+        "DNS answers built on first use".to_owned()
+    } else {
+        format!(
+            "{} DNS answers precomputed",
+            dns_shared.load().prepared_len()
+        )
+    };
     tracing::info!(
-        "serving {}: DNS on {}, HTTP on {}, HTTPS on {} ({} DNS answers precomputed, ready in {:?})",
+        "serving {}: DNS on {}, HTTP on {}, HTTPS on {} ({fast_path}, ready in {:?})",
         crate::count(model.domains.len(), "domain"),
         list(&bound.dns),
         list(&bound.http),
         list(&bound.https),
-        dns_shared.load().prepared_len(),
         started.elapsed()
     );
     if let Some(ca) = &ca {

@@ -11,6 +11,11 @@
 //! compression in the question, a name we do not have, an answer larger than the client accepts) is
 //! declined and goes to the general path, which produced these bytes in the first place, so both
 //! paths agree.
+//!
+//! Small configurations are precomputed whole at start (the lab and benchmarks: every answer is
+//! ready). Past [`EAGER_LIMIT`] (name, type) pairs — a hosting provider's thousands of zones — the
+//! answers are built on first use instead and kept in a bounded cache ([`LAZY_CAPACITY`]), so that
+//! memory and start-up follow the answers that are asked, not every answer that could be.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -39,10 +44,31 @@ const COMMON_TYPES: [RecordType; 12] = [
     RecordType::ANY,
 ];
 
+/// Beyond this many (name, type) pairs answers are built on first use, not at start.
+pub const EAGER_LIMIT: usize = 20_000;
+/// Most answers the on-first-use cache keeps (each encoding counts once).
+pub const LAZY_CAPACITY: usize = 65_536;
+/// Independently locked parts of the cache, so that UDP workers rarely wait for each other.
+const SHARDS: usize = 64;
+
 /// Precomputed answers keyed on the lower-cased wire name followed by the big-endian type.
 #[derive(Debug, Default)]
 pub struct Prepared {
     map: HashMap<Box<[u8]>, Entry>,
+    /// For large configurations: answers built on first use.
+    lazy: Option<LazyCache>,
+}
+
+/// One independently locked part of the cache.
+type Shard = HashMap<Box<[u8]>, Option<std::sync::Arc<[u8]>>>;
+
+/// Answers built on first use: key (as in `map`) plus one octet (0: no EDNS, 1: EDNS) → the
+/// canonical answer, `None` when it cannot be used (truncated, or not a plain OPT).
+#[derive(Debug)]
+struct LazyCache {
+    shards: Box<[std::sync::Mutex<Shard>]>,
+    per_shard: usize,
+    hasher: std::collections::hash_map::RandomState,
 }
 
 #[derive(Debug)]
@@ -73,9 +99,34 @@ impl Prepared {
         Prepared::build_unless(authority, &|| false).unwrap_or_default()
     }
 
+    /// Answers built on first use and kept in a cache of at most `capacity` answers, whatever
+    /// the size of `authority`.
+    pub fn lazy(capacity: usize) -> Prepared {
+        let per_shard = capacity.div_ceil(SHARDS).max(1);
+        Prepared {
+            map: HashMap::new(),
+            lazy: Some(LazyCache {
+                shards: (0..SHARDS)
+                    .map(|_| std::sync::Mutex::new(HashMap::new()))
+                    .collect(),
+                per_shard,
+                hasher: std::collections::hash_map::RandomState::new(),
+            }),
+        }
+    }
+
     /// As [`Prepared::build`], but gives up (`None`) as soon as `cancelled` says so, checked
-    /// before each name: the answers may no longer be wanted.
+    /// before each name: the answers may no longer be wanted. Past [`EAGER_LIMIT`] pairs the
+    /// answers are left to be built on first use.
     pub fn build_unless(authority: &Authority, cancelled: &dyn Fn() -> bool) -> Option<Prepared> {
+        let pairs: usize = authority
+            .names()
+            .map(|(_, present)| COMMON_TYPES.len() + present.len())
+            .take(EAGER_LIMIT + 1)
+            .sum();
+        if pairs > EAGER_LIMIT {
+            return Some(Prepared::lazy(LAZY_CAPACITY));
+        }
         let mut map = HashMap::new();
         let peer = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
         for (name, present) in authority.names() {
@@ -115,12 +166,24 @@ impl Prepared {
                 );
             }
         }
-        Some(Prepared { map })
+        Some(Prepared { map, lazy: None })
     }
 
-    /// Number of precomputed (name, type) pairs.
+    /// Number of precomputed (name, type) pairs (for the on-first-use cache: answers cached now).
     pub fn len(&self) -> usize {
-        self.map.len()
+        match &self.lazy {
+            None => self.map.len(),
+            Some(cache) => cache
+                .shards
+                .iter()
+                .map(|s| s.lock().map_or(0, |m| m.len()))
+                .sum(),
+        }
+    }
+
+    /// Whether answers are built on first use rather than all at start.
+    pub fn is_lazy(&self) -> bool {
+        self.lazy.is_some()
     }
 
     /// Whether nothing is precomputed.
@@ -128,11 +191,18 @@ impl Prepared {
         self.map.is_empty()
     }
 
-    /// Writes the answer to `query` into `out` if it is precomputed; `false` to decline.
-    pub fn answer(&self, query: &[u8], out: &mut Vec<u8>) -> bool {
+    /// Writes the answer to `query` into `out` if it is precomputed (or, on first use, can be
+    /// built from `authority`); `false` to decline.
+    pub fn answer(&self, authority: &Authority, query: &[u8], out: &mut Vec<u8>) -> bool {
         let Some(q) = SimpleQuery::parse(query) else {
             return false;
         };
+        if let Some(cache) = &self.lazy {
+            let Some(prepared) = cache.get_or_build(authority, &q) else {
+                return false;
+            };
+            return patch(&prepared, &q, query, out);
+        }
         let Some(entry) = self.map.get(&q.key[..q.key_len]) else {
             return false;
         };
@@ -143,25 +213,93 @@ impl Prepared {
         let Some(prepared) = prepared else {
             return false;
         };
-        if let Some(edns) = q.edns
-            && prepared.len() > usize::from(edns.payload.clamp(512, MAX_UDP_PAYLOAD))
-        {
-            return false;
-        }
-        out.clear();
-        out.extend_from_slice(prepared);
-        out[..2].copy_from_slice(&query[..2]);
-        out[2] = (out[2] & !0x01) | (query[2] & 0x01); // RD
-        out[3] = (out[3] & !0x10) | (query[3] & 0x10); // CD
-        // The question in the client's letter case (the name has the same length in any case).
-        out[12..12 + q.name_len].copy_from_slice(&query[12..12 + q.name_len]);
-        if let Some(edns) = q.edns {
-            // RFC 3225 §3: the DO bit is copied into the response.
-            let flags = out.len() - DO_FROM_END;
-            out[flags] = (out[flags] & !0x80) | if edns.dnssec_ok { 0x80 } else { 0 };
-        }
-        true
+        patch(prepared, &q, query, out)
     }
+}
+
+/// Copies the canonical `prepared` answer into `out`, made the answer to `query`: its ID, RD and
+/// CD flags, its question's letter case and its DO bit. `false` when it is larger than the
+/// client accepts.
+fn patch(prepared: &[u8], q: &SimpleQuery, query: &[u8], out: &mut Vec<u8>) -> bool {
+    if let Some(edns) = q.edns
+        && prepared.len() > usize::from(edns.payload.clamp(512, MAX_UDP_PAYLOAD))
+    {
+        return false;
+    }
+    out.clear();
+    out.extend_from_slice(prepared);
+    out[..2].copy_from_slice(&query[..2]);
+    out[2] = (out[2] & !0x01) | (query[2] & 0x01); // RD
+    out[3] = (out[3] & !0x10) | (query[3] & 0x10); // CD
+    // The question in the client's letter case (the name has the same length in any case).
+    out[12..12 + q.name_len].copy_from_slice(&query[12..12 + q.name_len]);
+    if let Some(edns) = q.edns {
+        // RFC 3225 §3: the DO bit is copied into the response.
+        let flags = out.len() - DO_FROM_END;
+        out[flags] = (out[flags] & !0x80) | if edns.dnssec_ok { 0x80 } else { 0 };
+    }
+    true
+}
+
+impl LazyCache {
+    /// The canonical answer for `q`'s name, type and encoding: cached, or built now by the
+    /// general path. Only positive and NODATA answers are kept: names that do not exist (a
+    /// random-name flood) must not push the asked-for answers out.
+    fn get_or_build(&self, authority: &Authority, q: &SimpleQuery) -> Option<std::sync::Arc<[u8]>> {
+        use std::hash::BuildHasher as _;
+        let mut key = [0u8; MAX_KEY + 1];
+        key[..q.key_len].copy_from_slice(&q.key[..q.key_len]);
+        key[q.key_len] = u8::from(q.edns.is_some());
+        let key = &key[..=q.key_len];
+        let shard = &self.shards[self.hasher.hash_one(key) as usize % self.shards.len()];
+        // A poisoned shard only means a worker panicked while holding it; the map is intact.
+        if let Some(found) = shard.lock().unwrap_or_else(|p| p.into_inner()).get(key) {
+            return found.clone();
+        }
+        let canonical = canonical_query(
+            &q.key[..q.name_len],
+            &q.key[q.name_len..q.key_len],
+            q.edns.is_some(),
+        );
+        let reply = respond_general(
+            authority,
+            &canonical,
+            Transport::Udp,
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        )
+        .into_iter()
+        .next()?;
+        if reply.len() < 12 || reply[3] & 0x0f != 0 {
+            return None;
+        }
+        let usable = (reply[2] & 0x02 == 0 && (q.edns.is_none() || ends_with_plain_opt(&reply)))
+            .then(|| std::sync::Arc::<[u8]>::from(reply));
+        let mut map = shard.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= self.per_shard {
+            // Full: drop one entry (the first in the map's arbitrary order) to stay bounded.
+            if let Some(old) = map.keys().next().cloned() {
+                map.remove(&old);
+            }
+        }
+        map.insert(key.into(), usable.clone());
+        usable
+    }
+}
+
+/// The query [`query_bytes`] writes, from a lower-case wire name and type: ID 0, no flags,
+/// class IN, and for `edns` an OPT record with our payload size and no options.
+fn canonical_query(wire_name: &[u8], qtype: &[u8], edns: bool) -> Vec<u8> {
+    let mut q = Vec::with_capacity(12 + wire_name.len() + 4 + OPT_LEN);
+    q.extend_from_slice(&[0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, u8::from(edns)]);
+    q.extend_from_slice(wire_name);
+    q.extend_from_slice(qtype);
+    q.extend_from_slice(&[0, 1]);
+    if edns {
+        q.extend_from_slice(&[0, 0, 41]);
+        q.extend_from_slice(&MAX_UDP_PAYLOAD.to_be_bytes());
+        q.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    }
+    q
 }
 
 /// Whether `answer` ends with an OPT record without options (checked once per prepared answer,
@@ -374,8 +512,36 @@ mod tests {
     #[test]
     fn fast_and_general_paths_give_the_same_answers() {
         let authority = authority();
-        let prepared = Prepared::build(&authority);
-        assert!(prepared.len() > 100);
+        let eager = Prepared::build(&authority);
+        assert!(eager.len() > 100 && !eager.is_lazy());
+        same_answers(&authority, &eager);
+        // Built on first use, in a cache so small that entries are evicted all the time.
+        let lazy = Prepared::lazy(64);
+        same_answers(&authority, &lazy);
+        assert!(lazy.is_lazy() && lazy.len() <= 64, "{} cached", lazy.len());
+        // And a second round from a warm cache.
+        same_answers(&authority, &lazy);
+    }
+
+    #[test]
+    fn canonical_queries_are_the_bytes_hickory_writes() {
+        for (name, t) in [
+            ("example.test.", RecordType::MX),
+            ("_imaps._tcp.example.test.", RecordType::SRV),
+        ] {
+            let name = Name::from_ascii(name).unwrap();
+            let key = key_for(&name, t).unwrap();
+            let n = key.len() - 2;
+            for edns in [false, true] {
+                assert_eq!(
+                    canonical_query(&key[..n], &key[n..], edns),
+                    query_bytes(&name, t, edns)
+                );
+            }
+        }
+    }
+
+    fn same_answers(authority: &Authority, prepared: &Prepared) {
         let peer = IpAddr::V4(Ipv4Addr::LOCALHOST);
         let mut out = Vec::new();
         let mut checked = 0;
@@ -388,9 +554,9 @@ mod tests {
                     Dress::Subnet,
                 ] {
                     let q = mixed_case_query(name, qtype, 0xBEEF, dress);
-                    let general = respond_general(&authority, &q, Transport::Udp, peer);
+                    let general = respond_general(authority, &q, Transport::Udp, peer);
                     let what = format!("{name} {qtype} {dress:?}");
-                    if !prepared.answer(&q, &mut out) {
+                    if !prepared.answer(authority, &q, &mut out) {
                         assert_ne!(
                             (dress, qtype),
                             (Dress::ResolverLike, RecordType::SOA),
@@ -424,7 +590,7 @@ mod tests {
         let name = Name::from_ascii("example.test.").unwrap();
         let mut out = Vec::new();
         let resolver = mixed_case_query(&name, RecordType::MX, 1, Dress::ResolverLike);
-        assert!(prepared.answer(&resolver, &mut out));
+        assert!(prepared.answer(&authority, &resolver, &mut out));
         assert!(
             Message::from_vec(&out)
                 .unwrap()
@@ -434,7 +600,7 @@ mod tests {
                 .dnssec_ok
         );
         let edns = mixed_case_query(&name, RecordType::MX, 1, Dress::Edns);
-        assert!(prepared.answer(&edns, &mut out));
+        assert!(prepared.answer(&authority, &edns, &mut out));
         assert!(
             !Message::from_vec(&out)
                 .unwrap()
@@ -452,26 +618,27 @@ mod tests {
         let name = Name::from_ascii("example.test.").unwrap();
         let mut out = Vec::new();
         let good = query_bytes(&name, RecordType::SOA, true);
-        assert!(prepared.answer(&good, &mut out));
+        assert!(prepared.answer(&authority, &good, &mut out));
         // EDNS version 1 (BADVERS on the general path) and an extended rcode.
         let n = good.len();
         let mut v1 = good.clone();
         v1[n - 5] = 1;
-        assert!(!prepared.answer(&v1, &mut out));
+        assert!(!prepared.answer(&authority, &v1, &mut out));
         let mut ext = good.clone();
         ext[n - 6] = 1;
-        assert!(!prepared.answer(&ext, &mut out));
+        assert!(!prepared.answer(&authority, &ext, &mut out));
         // An option whose length runs past the record, and an option cut short.
         let mut overrun = good.clone();
         overrun[n - 1] = 4;
         overrun.extend_from_slice(&[0, 10, 0, 9]);
-        assert!(!prepared.answer(&overrun, &mut out));
+        assert!(!prepared.answer(&authority, &overrun, &mut out));
         let mut short = good.clone();
         short[n - 1] = 2;
         short.extend_from_slice(&[0, 10]);
-        assert!(!prepared.answer(&short, &mut out));
+        assert!(!prepared.answer(&authority, &short, &mut out));
         // Unknown name, other opcode, truncated packet, trailing garbage.
         assert!(!prepared.answer(
+            &authority,
             &query_bytes(
                 &Name::from_ascii("nx.example.test.").unwrap(),
                 RecordType::A,
@@ -481,10 +648,10 @@ mod tests {
         ));
         let mut notify = good.clone();
         notify[2] |= 4 << 3;
-        assert!(!prepared.answer(&notify, &mut out));
-        assert!(!prepared.answer(&good[..good.len() - 1], &mut out));
+        assert!(!prepared.answer(&authority, &notify, &mut out));
+        assert!(!prepared.answer(&authority, &good[..good.len() - 1], &mut out));
         let mut long = good.clone();
         long.push(0);
-        assert!(!prepared.answer(&long, &mut out));
+        assert!(!prepared.answer(&authority, &long, &mut out));
     }
 }

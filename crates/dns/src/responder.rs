@@ -63,6 +63,20 @@ impl Responder {
         }
     }
 
+    /// The same zones with fast-path answers built on first use and kept in a cache of at most
+    /// `capacity` answers (what [`Responder::with_prepared`] chooses for large configurations).
+    pub fn with_lazy_prepared(&self, capacity: usize) -> Responder {
+        Responder {
+            authority: self.authority.clone(),
+            prepared: Prepared::lazy(capacity),
+        }
+    }
+
+    /// Whether fast-path answers are built on first use.
+    pub fn prepared_lazily(&self) -> bool {
+        self.prepared.is_lazy()
+    }
+
     /// As [`Responder::with_prepared`], abandoned (`None`) once `cancelled` returns true.
     pub fn with_prepared_unless(&self, cancelled: &dyn Fn() -> bool) -> Option<Responder> {
         Some(Responder {
@@ -84,7 +98,7 @@ impl Responder {
     /// Answers a UDP datagram into `out`; `false` means send nothing (not a query, or not even a
     /// header). Tries the precomputed answers first.
     pub fn respond_udp(&self, query: &[u8], peer: IpAddr, out: &mut Vec<u8>) -> bool {
-        if self.prepared.answer(query, out) {
+        if self.prepared.answer(&self.authority, query, out) {
             return true;
         }
         match respond_general(&self.authority, query, Transport::Udp, peer)
