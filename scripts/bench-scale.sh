@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Scale benchmark: N domains, each with one parked alias (2N zones), MX 10/20, SPF, DMARC, two
+# name servers, TLS off so that only DNS and HTTP answers count. For mailbeacon and for NSD loading
+# the same zones from `mailbeacon records`, in one run:
+#   - exec → first answer (a SOA query of the last zone answered),
+#   - resident memory once ready (NSD: every process),
+#   - `mailbeacon check` time.
+# Usage: bash scripts/bench-scale.sh [N…]   (default: 100 1000 10000). Needs nsd and python3.
+# Everything happens under a temporary directory; nothing else is touched.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sizes=("${@:-100 1000 10000}")
+[ $# -eq 0 ] && sizes=(100 1000 10000)
+cargo build --release --quiet
+bin=$PWD/target/release/mailbeacon
+tmp=$(mktemp -d)
+cleanup() {
+    pkill -f "$tmp/" 2>/dev/null || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+now() { date +%s.%N; }
+rss_kb() { local t=0 p; for p in $1; do t=$((t + $(awk '/VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0))); done; echo "$t"; }
+wait_answer() { # server port zone: polls every 20 ms with a raw SOA query over UDP
+    python3 - "$1" "$2" "$3" <<'EOF2'
+import socket, struct, sys, time
+host, port, zone = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+q = struct.pack(">HHHHHH", 7, 0, 1, 0, 0, 0) + b"".join(
+    bytes([len(l)]) + l.encode() for l in zone.split(".")) + b"\0" + struct.pack(">HH", 6, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(0.02)
+end = time.time() + 600
+while time.time() < end:
+    try:
+        s.sendto(q, (host, port))
+        r = s.recv(4096)
+        if r[3] & 0x0F == 0 and struct.unpack(">H", r[6:8])[0] > 0:
+            sys.exit(0)
+    except OSError:
+        time.sleep(0.02)
+sys.exit(1)
+EOF2
+}
+
+printf '| domains (zones) | mailbeacon ready | mailbeacon RSS | NSD ready | NSD RSS | `check` |\n'
+printf '|---|---|---|---|---|---|\n'
+for n in "${sizes[@]}"; do
+    dir=$tmp/$n
+    mkdir -p "$dir/zones"
+    python3 - "$n" "$dir/mailbeacon.toml" <<'EOF'
+import sys
+n, path = int(sys.argv[1]), sys.argv[2]
+lines = ['[server]', 'ipv4 = ["192.0.2.10"]', 'https = []', 'rrl = { rate = 0 }', '[tls]', 'mode = "off"',
+         '[service.mail]', 'incoming = [{ protocol = "imap", host = "mail.{domain}" }]',
+         'outgoing = [{ host = "mail.{domain}", port = 587, security = "starttls" }]',
+         '[defaults]', 'mx = ["10 mx1.{domain}", "20 mx2.{domain}"]', 'spf = "v=spf1 mx -all"',
+         'dmarc = "v=DMARC1; p=none"', 'name_servers = ["ns1.{domain}", "ns2.{domain}"]',
+         '[hosts]', '"ns2.{domain}" = ["198.51.100.53"]']
+for i in range(n):
+    lines.append(f'[[domain]]\nname = "customer{i}.example"\naliases = ["customer{i}-parked.example"]')
+open(path, "w").write("\n".join(lines) + "\n")
+EOF
+    last="customer$((n - 1))-parked.example"
+    t0=$(now)
+    "$bin" check -c "$dir/mailbeacon.toml" >/dev/null 2>&1
+    check_s=$(echo "$(now) - $t0" | bc)
+
+    # NSD from the same records.
+    "$bin" records -c "$dir/mailbeacon.toml" 2>/dev/null | awk -v d="$dir/zones" '
+        /^\$ORIGIN / { if (f) close(f); z = $2; sub(/\.$/, "", z); f = d "/" z ".zone" } { print >> f }'
+    {
+        printf 'server:\n  ip-address: 127.0.0.1@5491\n  server-count: 1\n  zonesdir: "%s/zones"\n' "$dir"
+        printf '  database: ""\n  zonelistfile: "%s/zone.list"\n  pidfile: "%s/nsd.pid"\n' "$dir" "$dir"
+        printf '  xfrdfile: "%s/xfrd.state"\n  username: ""\n  rrl-ratelimit: 0\n  verbosity: 0\n' "$dir"
+        printf 'remote-control:\n  control-enable: no\n'
+        for f in "$dir"/zones/*.zone; do z=$(basename "$f" .zone); printf 'zone:\n  name: %s\n  zonefile: %s.zone\n' "$z" "$z"; done
+    } > "$dir/nsd.conf"
+    t0=$(now)
+    nsd -d -c "$dir/nsd.conf" >/dev/null 2>&1 &
+    wait_answer 127.0.0.1 5491 "$last" || { echo "NSD did not answer" >&2; exit 1; }
+    nsd_ready=$(echo "$(now) - $t0" | bc)
+    sleep 1
+    nsd_rss=$(rss_kb "$(pgrep -f "nsd -d -c $dir/nsd.conf" | tr '\n' ' ')")
+    pkill -f "nsd -d -c $dir/nsd.conf" || true
+
+    t0=$(now)
+    "$bin" serve -c "$dir/mailbeacon.toml" --dns 127.0.0.1:5492 --http 127.0.0.1:0 2>/dev/null &
+    mb=$!
+    wait_answer 127.0.0.1 5492 "$last" || { echo "mailbeacon did not answer" >&2; exit 1; }
+    mb_ready=$(echo "$(now) - $t0" | bc)
+    sleep 1
+    mb_rss=$(rss_kb "$mb")
+    kill "$mb"; wait "$mb" 2>/dev/null || true
+
+    printf '| %s (%s) | %.2f s | %d MB | %.2f s | %d MB | %.2f s |\n' "$n" "$((2 * n))" \
+        "$mb_ready" "$((mb_rss / 1024))" "$nsd_ready" "$((nsd_rss / 1024))" "$check_s"
+done
