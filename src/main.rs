@@ -152,6 +152,14 @@ const DEFAULT_PATH: &str = "config/mailbeacon.toml";
 /// does the name of the file read when `announce` is set, so that nobody validates one file while
 /// believing it is another.
 fn load(path: Option<&Path>, announce: bool) -> Result<(Model, PathBuf), ExitCode> {
+    load_checked(path, announce).map(|(c, p)| (c.model, p))
+}
+
+/// As [`load`], keeping the zones validation derived.
+fn load_checked(
+    path: Option<&Path>,
+    announce: bool,
+) -> Result<(mailbeacon_model::Checked, PathBuf), ExitCode> {
     let result = match path {
         Some(p) => check_file(p).map(|m| (m, p.to_owned())),
         None if Path::new(DEFAULT_PATH).exists() => {
@@ -176,7 +184,7 @@ fn load(path: Option<&Path>, announce: bool) -> Result<(Model, PathBuf), ExitCod
             if !checked.warnings.is_empty() {
                 eprintln!("{}", checked.warnings);
             }
-            Ok((checked.model, path))
+            Ok((checked, path))
         }
         Err(e) => {
             eprintln!("{e}");
@@ -226,10 +234,11 @@ pub fn count(n: usize, thing: &str) -> String {
 }
 
 fn check(path: Option<&Path>) -> ExitCode {
-    let (model, path) = match load(path, true) {
+    let (checked, path) = match load_checked(path, true) {
         Ok(m) => m,
         Err(code) => return code,
     };
+    let (model, zones) = (checked.model, checked.zones);
     // Certificates and keys are loaded exactly as `serve` loads them (lab certificates are made
     // at start and need nothing on disk).
     if model.tls.mode == mailbeacon_model::TlsMode::Files
@@ -238,7 +247,6 @@ fn check(path: Option<&Path>) -> ExitCode {
         eprintln!("{}: [tls] certificate: {e}", path.display());
         return ExitCode::from(EXIT_INVALID);
     }
-    let zones = ZoneSet::derive(&model);
     for (d, z) in model.domains.iter().zip(zones.zones()) {
         let settings = model.client_settings(d);
         let kind = match &d.alias_of {
@@ -277,12 +285,12 @@ fn check(path: Option<&Path>) -> ExitCode {
 }
 
 fn records(path: Option<&Path>, only: Option<&str>) -> ExitCode {
-    let (model, _) = match load(path, true) {
+    let (checked, _) = match load_checked(path, true) {
         Ok(m) => m,
         Err(code) => return code,
     };
+    let (model, mut zones) = (checked.model, checked.zones);
     // The serials `serve` would publish, without writing them: only a server keeps state.
-    let mut zones = ZoneSet::derive(&model);
     zones.assign_serials(&mut read_serials(&model), unix_now());
     let wanted = match only {
         Some(d) => match model.find_domain(d) {

@@ -122,6 +122,11 @@ impl Zone {
 
 /// Runs the derivation and returns every inconsistency it finds.
 pub fn check(model: &Model) -> Vec<ZoneIssue> {
+    derive_checked(model).1
+}
+
+/// Derives every zone and checks them in one pass: the zones (serials 0) and the issues found.
+pub fn derive_checked(model: &Model) -> (ZoneSet, Vec<ZoneIssue>) {
     let hosts = host_addresses(model);
     let mut issues = Vec::new();
     let zones: Vec<Zone> = model
@@ -230,7 +235,7 @@ pub fn check(model: &Model) -> Vec<ZoneIssue> {
             }
         }
     }
-    issues
+    (ZoneSet { zones }, issues)
 }
 
 /// The most octets one RRset may take on the wire: a TCP message is at most 65535 octets, and the

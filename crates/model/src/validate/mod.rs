@@ -19,6 +19,7 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 use crate::config::ConfigFile;
 use crate::error::{ConfigErrors, Diagnostic, LoadError};
 use crate::model::Model;
+use crate::zone::ZoneSet;
 
 /// Reads and validates the configuration file at `path`.
 pub fn load_file(path: &Path) -> Result<Model, LoadError> {
@@ -35,6 +36,8 @@ pub fn load_str(text: &str, path: &Path) -> Result<Model, ConfigErrors> {
 pub struct Checked {
     /// The validated model.
     pub model: Model,
+    /// Its zones, derived once during validation (serials not yet assigned).
+    pub zones: ZoneSet,
     /// Settings that are served as written but that clients or registries are likely to misread.
     pub warnings: ConfigErrors,
 }
@@ -75,14 +78,15 @@ pub fn check_str(text: &str, path: &Path) -> Result<Checked, ConfigErrors> {
         return Err(ConfigErrors::new(path, text, diags.into_sorted()));
     }
     let base = path.parent().unwrap_or(Path::new("."));
-    let model = build(&file, text, base, &mut diags);
-    match model {
-        Some(model) if diags.list.is_empty() => {
+    let built = build(&file, text, base, &mut diags);
+    match built {
+        Some((model, Some(zones))) if diags.list.is_empty() => {
             let mut warnings = std::mem::take(&mut diags.warnings);
             warnings.sort_by_key(|d| d.span.as_ref().map_or(0, |s| s.start));
             warnings.dedup();
             Ok(Checked {
                 model,
+                zones,
                 warnings: ConfigErrors::new(path, text, warnings),
             })
         }
@@ -189,8 +193,14 @@ fn de<T: DeserializeOwned>(
     }
 }
 
-/// Builds the model; returns `None` when a problem makes that impossible (already recorded).
-fn build(file: &ConfigFile, text: &str, base: &Path, diags: &mut Diagnostics) -> Option<Model> {
+/// Builds the model (and, when it is valid, its zones); returns `None` when a problem makes that
+/// impossible (already recorded).
+fn build(
+    file: &ConfigFile,
+    text: &str,
+    base: &Path,
+    diags: &mut Diagnostics,
+) -> Option<(Model, Option<ZoneSet>)> {
     let server = server::server(file.server.as_ref(), base, diags);
     let tls = server::tls(file.tls.as_ref(), base, diags);
     let hosts = server::hosts(&file.hosts, diags);
@@ -203,14 +213,15 @@ fn build(file: &ConfigFile, text: &str, base: &Path, diags: &mut Diagnostics) ->
         hosts,
     };
     let spans = domain::domains(file, text, &mut model, diags);
-    if diags.list.is_empty() {
-        for issue in crate::zone::check(&model) {
-            let (key, span) = spans.locate(&issue.domain, issue.key);
-            diags.push(span, key, issue.message);
-        }
+    if !diags.list.is_empty() {
+        return Some((model, None));
+    }
+    let (zones, issues) = crate::zone::derive_checked(&model);
+    for issue in issues {
+        let (key, span) = spans.locate(&issue.domain, issue.key);
+        diags.push(span, key, issue.message);
     }
     if diags.list.is_empty() {
-        let zones = crate::zone::ZoneSet::derive(&model);
         for issue in crate::delegation::advice(&model, &zones) {
             let (key, span) = spans.locate(&issue.domain, issue.key);
             diags.warn(span, key, issue.message);
@@ -228,7 +239,7 @@ fn build(file: &ConfigFile, text: &str, base: &Path, diags: &mut Diagnostics) ->
             );
         }
     }
-    Some(model)
+    Some((model, Some(zones)))
 }
 
 /// Problems collected so far.
