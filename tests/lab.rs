@@ -72,6 +72,7 @@ fn in_process_lab_serves_captures_reloads_and_stops() {
             name,
             qtype,
             rcode,
+            ..
         } => {
             assert_eq!(
                 (*transport, name.as_str(), qtype.as_str(), rcode.as_str()),
@@ -292,4 +293,116 @@ curl -sS https://mta-sts.ns.test/.well-known/mta-sts.txt | head -1
         text,
         "302\n0 1 993 mail.ns.test.\n10 mail.ns.test.\nversion: STSv1\r\n"
     );
+}
+
+#[test]
+fn an_exact_lab_serves_only_the_named_domains_and_captures_what_it_answered() {
+    let lab = Lab::builder()
+        .domain("shop.test")
+        .service(
+            r#"[service.mail]
+username = "localpart"
+incoming = [{ protocol = "imap", host = "imap.{domain}", port = 143, security = "starttls" }]
+outgoing = [{ host = "smtp.{domain}", port = 587, security = "starttls" }]
+"#,
+        )
+        .start()
+        .unwrap();
+    assert_eq!(
+        lab.info().domains,
+        ["shop.test"],
+        "nothing but the domain asked for"
+    );
+    assert_eq!(kdig_at(lab.dns_addr(), &["example.test", "SOA"]), "");
+    assert_eq!(
+        kdig_at(lab.dns_addr(), &["_imap._tcp.shop.test", "SRV"]),
+        "0 1 143 imap.shop.test.\n"
+    );
+    lab.clear_requests();
+    kdig_at(lab.dns_addr(), &["shop.test", "MX"]);
+    kdig_at(lab.dns_addr(), &["nothing.shop.test", "A"]);
+
+    // An in-process client: rustls with the lab's root store, connecting by name through the
+    // lab's address map.
+    let addr = lab.address_of("autoconfig.shop.test", 443).unwrap();
+    assert_eq!(addr, lab.https_addr());
+    assert_eq!(
+        lab.address_of("autoconfig.shop.test", 80),
+        Some(lab.http_addr())
+    );
+    assert_eq!(lab.address_of("elsewhere.test", 443), None);
+    assert!(
+        lab.address_map()
+            .contains(&(("mta-sts.shop.test".to_owned(), 443), lab.https_addr()))
+    );
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(lab.root_store())
+    .with_no_client_auth();
+    let server_name = rustls::pki_types::ServerName::try_from("autoconfig.shop.test").unwrap();
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), server_name).unwrap();
+    let tcp = std::net::TcpStream::connect(addr).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    use std::io::{Read as _, Write as _};
+    tls.write_all(
+        b"GET /mail/config-v1.1.xml?emailaddress=eve%40shop.test HTTP/1.1\r\nHost: autoconfig.shop.test\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    let _ = tls.read_to_end(&mut response);
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        response.contains("<username>%EMAILLOCALPART%</username>"),
+        "{response}"
+    );
+    assert!(!lab.ca_der().is_empty());
+
+    // The capture holds what was answered, not only that something was.
+    let seen = lab.requests();
+    match &seen[0].exchange {
+        Exchange::Dns { answers, .. } => {
+            assert_eq!(
+                answers,
+                &["shop.test. 3600 IN MX 10 mail.shop.test."],
+                "{seen:#?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    match &seen[1].exchange {
+        Exchange::Dns {
+            rcode, authority, ..
+        } => {
+            assert_eq!(rcode, "NXDOMAIN");
+            assert!(
+                authority[0].starts_with("shop.test. 300 IN SOA "),
+                "{authority:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    match &seen[2].exchange {
+        Exchange::Http {
+            headers,
+            body,
+            body_truncated,
+            ..
+        } => {
+            assert!(
+                headers
+                    .iter()
+                    .any(|(k, v)| k == "content-type" && v.contains("xml"))
+            );
+            assert!(
+                body.contains("<hostname>imap.shop.test</hostname>"),
+                "{body}"
+            );
+            assert!(!body_truncated);
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -46,6 +46,10 @@ pub enum Exchange {
         /// The response code (`NOERROR`, `NXDOMAIN`, `REFUSED`, …), or `DROPPED` when nothing
         /// was sent.
         rcode: String,
+        /// The answer section, one record per line in zone-file form (`name TTL IN TYPE data`).
+        answers: Vec<String>,
+        /// The authority section, likewise (the SOA of a negative answer, NS of a referral).
+        authority: Vec<String>,
     },
     /// An HTTP request.
     Http {
@@ -63,8 +67,17 @@ pub enum Exchange {
         status: u16,
         /// The domain whose configuration answered, if any.
         domain: Option<String>,
+        /// The response's `Content-Type` and other headers.
+        headers: Vec<(String, String)>,
+        /// The response body as text (lossy UTF-8), at most [`MAX_BODY`] bytes of it.
+        body: String,
+        /// Whether the body was longer than [`MAX_BODY`] and cut.
+        body_truncated: bool,
     },
 }
+
+/// Most bytes of a response body kept per captured request.
+pub const MAX_BODY: usize = 64 * 1024;
 
 /// The captured exchanges.
 #[derive(Debug, Default)]
@@ -119,11 +132,29 @@ impl QueryObserver for Capture {
                 )
             })
             .unwrap_or_default();
-        let rcode = match reply {
+        let parsed = reply.map(Message::from_vec);
+        let rcode = match &parsed {
             None => "DROPPED".to_owned(),
-            Some(r) => Message::from_vec(r)
-                .map(|m| rcode_name(u16::from(m.metadata.response_code)))
-                .unwrap_or_else(|_| "UNPARSEABLE".to_owned()),
+            Some(Ok(m)) => rcode_name(u16::from(m.metadata.response_code)),
+            Some(Err(_)) => "UNPARSEABLE".to_owned(),
+        };
+        let lines = |records: &[hickory_proto::rr::Record]| -> Vec<String> {
+            records
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{} {} IN {} {}",
+                        mailbeacon_model::name::absolute(&r.name),
+                        r.ttl,
+                        r.record_type(),
+                        mailbeacon_model::zonefile::rdata_text(&r.data)
+                    )
+                })
+                .collect()
+        };
+        let (answers, authority) = match &parsed {
+            Some(Ok(m)) => (lines(&m.answers), lines(&m.authorities)),
+            _ => (Vec::new(), Vec::new()),
         };
         let transport = match transport {
             Transport::Udp => "udp",
@@ -136,6 +167,8 @@ impl QueryObserver for Capture {
                 name,
                 qtype,
                 rcode,
+                answers,
+                authority,
             },
         );
     }
@@ -185,6 +218,20 @@ impl RequestObserver for Capture {
                 query: request.query.map(str::to_owned),
                 status: response.status.as_u16(),
                 domain: response.domain.clone(),
+                headers: std::iter::once((
+                    "content-type".to_owned(),
+                    response.content_type.to_owned(),
+                ))
+                .chain(
+                    response
+                        .headers
+                        .iter()
+                        .map(|(k, v)| ((*k).to_owned(), v.clone())),
+                )
+                .collect(),
+                body: String::from_utf8_lossy(&response.body[..response.body.len().min(MAX_BODY)])
+                    .into_owned(),
+                body_truncated: response.body.len() > MAX_BODY,
             },
         );
     }

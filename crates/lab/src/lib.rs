@@ -61,11 +61,35 @@ enum Source {
     Text(String),
 }
 
+/// The service an exact lab gives every domain it was asked for: IMAP, POP3 and SMTP submission
+/// on `mail.<domain>` with implicit TLS (and STARTTLS on 587), the address as username.
+pub const LAB_SERVICE: &str = r#"[service.mail]
+display_name = "{domain} mail"
+username = "address"
+incoming = [
+  { protocol = "imap", host = "mail.{domain}", port = 993, security = "tls" },
+  { protocol = "pop3", host = "mail.{domain}", port = 995, security = "tls" },
+]
+outgoing = [
+  { protocol = "smtp", host = "mail.{domain}", port = 465, security = "tls" },
+  { protocol = "smtp", host = "mail.{domain}", port = 587, security = "starttls" },
+]
+"#;
+
+/// The rest of an exact lab's configuration: this box on loopback, TLS in lab mode.
+const LAB_SERVER: &str = r#"[server]
+ipv4 = ["127.0.0.1"]
+ipv6 = ["::1"]
+[tls]
+mode = "lab"
+"#;
+
 /// Sets up a [`Lab`].
 #[derive(Debug, Clone)]
 pub struct LabBuilder {
     source: Source,
     domains: Vec<String>,
+    service: Option<String>,
     state_dir: Option<PathBuf>,
     dns: Vec<SocketAddr>,
     http: Vec<SocketAddr>,
@@ -122,6 +146,7 @@ impl Lab {
         LabBuilder {
             source: Source::Default,
             domains: Vec::new(),
+            service: None,
             state_dir: None,
             dns: Vec::new(),
             http: Vec::new(),
@@ -147,6 +172,58 @@ impl Lab {
     /// The first HTTPS listener.
     pub fn https_addr(&self) -> SocketAddr {
         self.info.https[0]
+    }
+
+    /// The CA certificate in DER form (what rustls, native-tls and most TLS stacks take).
+    pub fn ca_der(&self) -> Vec<u8> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject as _;
+        CertificateDer::from_pem_slice(self.info.ca_pem.as_bytes())
+            .map(|c| c.as_ref().to_vec())
+            .unwrap_or_default()
+    }
+
+    /// A rustls root store that trusts the lab CA and nothing else.
+    pub fn root_store(&self) -> rustls::RootCertStore {
+        let mut store = rustls::RootCertStore::empty();
+        // The lab made this certificate itself; a failure would leave the store empty, which any
+        // TLS test then reports as an unknown issuer.
+        let _ = store.add(rustls::pki_types::CertificateDer::from(self.ca_der()));
+        store
+    }
+
+    /// Where a client that connects to `host` on `port` by name should really connect: port 443
+    /// goes to the lab's HTTPS listener, 80 to HTTP and 53 to DNS, for every name the lab serves
+    /// (`None` for other names and ports). Install it as the client's resolver override (e.g. a
+    /// hyper connector or a resolver that maps host names) when the client cannot be told ports.
+    pub fn address_of(&self, host: &str, port: u16) -> Option<SocketAddr> {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        let served = self.info.names.contains(&host) || self.info.domains.contains(&host);
+        if !served {
+            return None;
+        }
+        match port {
+            443 => self.info.https.first().copied(),
+            80 => self.info.http.first().copied(),
+            53 => self.info.dns.first().copied(),
+            _ => None,
+        }
+    }
+
+    /// Every (host, port) → listener pair [`Lab::address_of`] knows, e.g. for
+    /// `reqwest::ClientBuilder::resolve` (HTTPS names) or an `/etc/hosts`-style map.
+    pub fn address_map(&self) -> Vec<((String, u16), SocketAddr)> {
+        let mut names: Vec<&String> = self.info.names.iter().chain(&self.info.domains).collect();
+        names.sort();
+        names.dedup();
+        names
+            .into_iter()
+            .flat_map(|n| {
+                [443, 80, 53]
+                    .into_iter()
+                    .filter_map(move |p| self.address_of(n, p).map(|a| ((n.clone(), p), a)))
+            })
+            .collect()
     }
 
     /// Every DNS query and HTTP request answered so far, oldest first.
@@ -210,9 +287,19 @@ impl LabBuilder {
         self
     }
 
-    /// Adds a mail domain served by the configuration's service (MX `mail.<domain>`).
+    /// Adds a mail domain (MX `mail.<domain>`). Without a configuration file or text, the lab
+    /// then serves exactly the domains named this way, each with [`LAB_SERVICE`] (or the one
+    /// given to [`LabBuilder::service`]); with one, the domain is added to it and served by its
+    /// service.
     pub fn domain(mut self, name: impl Into<String>) -> Self {
         self.domains.push(name.into());
+        self
+    }
+
+    /// The service of an exact lab: a `[service.NAME]` table in configuration syntax (hosts may
+    /// use `{domain}`), replacing [`LAB_SERVICE`].
+    pub fn service(mut self, toml: impl Into<String>) -> Self {
+        self.service = Some(toml.into());
         self
     }
 
@@ -242,7 +329,15 @@ impl LabBuilder {
     }
 
     /// Binds every listener, generates the CA if needed, and starts serving.
-    pub fn start(self) -> Result<Lab, LabError> {
+    pub fn start(mut self) -> Result<Lab, LabError> {
+        // Domains asked for without a configuration: exactly those, nothing of the default's.
+        if matches!(self.source, Source::Default) && !self.domains.is_empty() {
+            let service = self
+                .service
+                .take()
+                .unwrap_or_else(|| LAB_SERVICE.to_owned());
+            self.source = Source::Text(format!("{LAB_SERVER}\n{service}"));
+        }
         let (text, pinned) = read_source(&self.source)?;
         let (temp, state_dir) = match &self.state_dir {
             Some(dir) => (None, dir.clone()),
