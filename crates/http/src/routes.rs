@@ -416,10 +416,15 @@ fn setup_answer(site: &Site, req: &Request<'_>) -> Answer {
         ),
         None => "/mobileconfig".to_owned(),
     });
+    let profile_qr = profile.as_deref().and_then(|path| {
+        site.https_port()
+            .map(|_| site.https_url(&format!("autoconfig.{}", d.settings.domain), path))
+    });
     let page = setup_page::Page::Settings {
         settings: &d.settings,
         address: address.as_ref(),
         profile_url: profile.as_deref(),
+        profile_qr_url: profile_qr.as_deref(),
     };
     Ok(html(StatusCode::OK, page).for_domain(d))
 }

@@ -467,6 +467,24 @@ fn setup_page_escapes_and_links_the_profile() {
 }
 
 #[test]
+fn setup_page_shows_the_profile_link_as_a_qr_code_for_phones() {
+    let site = site();
+    let page = body(&Ask::get("autoconfig.example.test", "/setup").send(&site));
+    let figure = page.find("<figure class=\"qr\"><svg").expect("a QR code");
+    assert!(page[figure..].contains("</svg></figure>"), "{page}");
+    assert!(!page.contains("<script"));
+    // Profiles off for quiet.test: no link, no code.
+    let page = body(&Ask::get("autoconfig.quiet.test", "/setup").send(&site));
+    assert!(!page.contains("<svg"), "{page}");
+    // Without HTTPS there is no absolute profile URL to encode.
+    let model = mailbeacon_model::load_str(CONFIG, "t.toml".as_ref()).unwrap();
+    let plain = Site::new(&model, None);
+    let page = body(&Ask::get("autoconfig.example.test", "/setup").send(&plain));
+    assert!(page.contains("href=\"/mobileconfig\""), "{page}");
+    assert!(!page.contains("<svg"), "{page}");
+}
+
+#[test]
 fn setup_page_never_shows_another_domains_servers() {
     let site = site();
     // Asked on example.test's own host name, for an address of a domain not served here.

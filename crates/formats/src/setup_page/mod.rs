@@ -31,6 +31,9 @@ pub enum Page<'a> {
         address: Option<&'a EmailAddress>,
         /// The Apple profile link, when profiles are served.
         profile_url: Option<&'a str>,
+        /// The same link as an absolute URL, shown as a QR code so that a phone can take the
+        /// profile from a desktop screen.
+        profile_qr_url: Option<&'a str>,
     },
     /// The text given as an address is not one.
     BadAddress {
@@ -55,6 +58,7 @@ pub fn write(page: Page<'_>, lang: Language) -> String {
             settings,
             address,
             profile_url,
+            profile_qr_url,
         } => {
             let domain = escape(&settings.domain);
             head(&mut out, lang, &s.title.replace("{domain}", &domain));
@@ -68,6 +72,9 @@ pub fn write(page: Page<'_>, lang: Language) -> String {
             section(&mut out, s, s.outgoing, &settings.outgoing, address);
             form(&mut out, s, address.map(EmailAddress::as_str));
             links(&mut out, lang, settings, profile_url);
+            if let Some(svg) = profile_qr_url.and_then(qr_svg) {
+                let _ = writeln!(out, "<figure class=\"qr\">{svg}</figure>");
+            }
         }
         Page::BadAddress { typed } => {
             head(&mut out, lang, s.bad_address_title);
@@ -114,6 +121,7 @@ form{margin:1.5rem 0}\
 label{display:block;font-weight:bold}\
 input{font:inherit;padding:.3rem;width:100%;max-width:24rem;box-sizing:border-box}\
 button{font:inherit;margin-top:.5rem;padding:.3rem .8rem}\
+.qr{margin:1rem 0}.qr svg{width:12rem;max-width:100%;height:auto}\
 @media (max-width:40rem){\
 table,tbody,tr,td,caption{display:block;width:100%;box-sizing:border-box}\
 thead{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}\
@@ -218,6 +226,19 @@ fn describe_username(s: &Strings, template: &str) -> String {
         "%EMAILLOCALPART%" => format!("<em>{}</em>", escape(s.your_local_part)),
         other => escape(other).into_owned(),
     }
+}
+
+/// `url` as an inline SVG QR code (no script, no external image), sized by CSS to fit any screen.
+fn qr_svg(url: &str) -> Option<String> {
+    let code = qrcode::QrCode::new(url.as_bytes()).ok()?;
+    let svg = code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(180, 180)
+        .quiet_zone(true)
+        .build();
+    // Inline in HTML: the XML declaration has no place there.
+    let start = svg.find("<svg")?;
+    Some(svg[start..].replacen("<svg", "<svg role=\"img\" aria-label=\"QR code\"", 1))
 }
 
 /// The address form: a plain GET to `/setup`, so it works without scripts.
