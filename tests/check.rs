@@ -410,3 +410,69 @@ fn cname_loops_are_refused() {
     let (code, _, err, _) = check(&text);
     assert_eq!(code, 0, "{err}");
 }
+
+#[test]
+fn included_files_are_validated_where_they_are_and_reloaded() {
+    let main = GOOD.replace("[server]", "include = [\"domains.d/*.toml\"]\n[server]");
+    let cfg = ScratchConfig::new(&main);
+    let dir = cfg.dir.path().join("domains.d");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("a.toml"), "[[domain]]\nname = \"a.example\"\n").unwrap();
+    std::fs::write(
+        dir.join("b.toml"),
+        "# b\n[[domain]]\nname = \"b.example\"\nspf = \"spf1\"\n",
+    )
+    .unwrap();
+    let out = run(&["check", "--config", &cfg.arg()]);
+    assert_eq!(out.status.code(), Some(2));
+    let b = dir.join("b.toml");
+    assert!(
+        stderr(&out).contains(&format!(
+            "{}:4:7: domain[2].spf: must start with `v=spf1`",
+            b.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(&b, "[[domain]]\nname = \"a.example\"\n").unwrap();
+    let out = run(&["check", "--config", &cfg.arg()]);
+    assert!(
+        stderr(&out).contains(&format!(
+            "{}:2:8: domain[2].name: `a.example` is already configured",
+            b.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(&b, "[[domain]]\nname = \"b.example\"\n").unwrap();
+    let out = run(&["check", "--config", &cfg.arg()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("ok, 3 domains"), "{}", stdout(&out));
+    // Includes do not nest, and a pattern must match something.
+    std::fs::write(dir.join("c.toml"), "include = [\"x.toml\"]\n").unwrap();
+    let out = run(&["check", "--config", &cfg.arg()]);
+    assert!(
+        stderr(&out).contains("starts with a bare key"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::remove_file(dir.join("c.toml")).unwrap();
+    let none =
+        ScratchConfig::new(&GOOD.replace("[server]", "include = [\"none/*.toml\"]\n[server]"));
+    let out = run(&["check", "--config", &none.arg()]);
+    assert!(
+        stderr(&out).contains(":2:12: include[0]: `none/*.toml` matches no file"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A running server picks up included files on reload.
+    let served = Served::start(GOOD);
+    let added = served.config.dir.path().join("domains.d");
+    std::fs::create_dir(&added).unwrap();
+    std::fs::write(added.join("z.toml"), "[[domain]]\nname = \"z.example\"\n").unwrap();
+    std::fs::write(served.config.path(), &main).unwrap();
+    let out = run(&["reload", "--config", &served.config.arg()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(served.kdig(&["z.example", "SOA"]).contains("NOERROR"));
+}

@@ -61,6 +61,9 @@ pub struct ConfigErrors {
     path: PathBuf,
     text: String,
     diagnostics: Vec<Diagnostic>,
+    /// When `text` is a file with its `include`d files appended: where each file starts in it
+    /// (the first is `path` at 0), so that positions name the right file and line.
+    segments: Vec<(PathBuf, usize)>,
 }
 
 /// A line/column position, both starting at 1; the column counts characters, not bytes.
@@ -79,6 +82,29 @@ impl ConfigErrors {
             path: path.to_owned(),
             text: text.to_owned(),
             diagnostics,
+            segments: Vec::new(),
+        }
+    }
+
+    /// Marks where included files start in the text (see [`crate::check_file`]).
+    pub fn with_segments(mut self, segments: Vec<(PathBuf, usize)>) -> Self {
+        self.segments = segments;
+        self
+    }
+
+    /// The file and position a byte offset of the text falls in.
+    fn locate(&self, offset: usize) -> (&Path, Position) {
+        match self
+            .segments
+            .iter()
+            .rev()
+            .find(|(_, start)| *start <= offset)
+        {
+            Some((path, start)) => (
+                path,
+                position_of(self.text.get(*start..).unwrap_or_default(), offset - start),
+            ),
+            None => (&self.path, position_of(&self.text, offset)),
         }
     }
 
@@ -125,8 +151,11 @@ impl fmt::Display for ConfigErrors {
             if i > 0 {
                 writeln!(f)?;
             }
-            let pos = self.position(d).unwrap_or(Position { line: 1, column: 1 });
-            write!(f, "{}:{}:{}: ", self.path.display(), pos.line, pos.column)?;
+            let (path, pos) = match &d.span {
+                Some(span) => self.locate(span.start),
+                None => (self.path.as_path(), Position { line: 1, column: 1 }),
+            };
+            write!(f, "{}:{}:{}: ", path.display(), pos.line, pos.column)?;
             if d.severity == Severity::Warning {
                 f.write_str("warning: ")?;
             }

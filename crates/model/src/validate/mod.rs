@@ -4,6 +4,7 @@
 //! does not hide the problems of the next: `check` reports them all.
 
 mod domain;
+mod include;
 mod server;
 mod service;
 pub(crate) mod wording;
@@ -67,15 +68,42 @@ pub fn check_file(path: &Path) -> Result<Checked, LoadError> {
             .into());
         }
     };
-    Ok(check_str(&text, path)?)
+    let assembled = include::assemble(path, text)?;
+    Ok(check_segments(&assembled.text, path, &assembled.segments)?)
 }
 
-/// Validates configuration `text`, keeping the warnings.
+/// Validates configuration `text`, keeping the warnings. (`include` is resolved only by
+/// [`check_file`], which knows where the file is.)
 pub fn check_str(text: &str, path: &Path) -> Result<Checked, ConfigErrors> {
+    if let Ok(root) = DeTable::parse(text)
+        && let Some(include) = root.get_ref().get("include")
+    {
+        return Err(ConfigErrors::new(
+            path,
+            text,
+            vec![Diagnostic::new(
+                Some(include.span()),
+                "include",
+                "`include` works only in a configuration file (its patterns are relative to it)",
+            )],
+        ));
+    }
+    check_segments(text, path, &[])
+}
+
+/// Validates `text`, which may be several files appended (`segments`: where each starts).
+fn check_segments(
+    text: &str,
+    path: &Path,
+    segments: &[(std::path::PathBuf, usize)],
+) -> Result<Checked, ConfigErrors> {
+    let errors = |diags: Vec<Diagnostic>| {
+        ConfigErrors::new(path, text, diags).with_segments(segments.to_vec())
+    };
     let mut diags = Diagnostics::default();
     let file = parse(text, &mut diags);
     if !diags.list.is_empty() {
-        return Err(ConfigErrors::new(path, text, diags.into_sorted()));
+        return Err(errors(diags.into_sorted()));
     }
     let base = path.parent().unwrap_or(Path::new("."));
     let built = build(&file, text, base, &mut diags);
@@ -87,10 +115,10 @@ pub fn check_str(text: &str, path: &Path) -> Result<Checked, ConfigErrors> {
             Ok(Checked {
                 model,
                 zones,
-                warnings: ConfigErrors::new(path, text, warnings),
+                warnings: errors(warnings),
             })
         }
-        _ => Err(ConfigErrors::new(path, text, diags.into_sorted())),
+        _ => Err(errors(diags.into_sorted())),
     }
 }
 
@@ -111,6 +139,8 @@ pub fn parse(text: &str, diags: &mut Diagnostics) -> ConfigFile {
             "tls" => file.tls = de(value, "tls", diags),
             "defaults" => file.defaults = de(value, "defaults", diags),
             "hosts" => file.hosts = de(value, "hosts", diags).unwrap_or_default(),
+            // Resolved before parsing, by `include::assemble`.
+            "include" => {}
             "service" => {
                 let span = value.span();
                 match value.into_inner() {
@@ -153,7 +183,9 @@ pub fn parse(text: &str, diags: &mut Diagnostics) -> ConfigFile {
                 wording::unknown(
                     "section",
                     other,
-                    &["server", "tls", "defaults", "service", "domain", "hosts"],
+                    &[
+                        "server", "tls", "defaults", "service", "domain", "hosts", "include",
+                    ],
                 ),
             ),
         }

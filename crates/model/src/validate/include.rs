@@ -1,0 +1,181 @@
+//! `include = ["domains.d/*.toml"]`: a hosting panel writes one file per customer.
+//!
+//! The included files are appended to the including file's text, in sorted order of each
+//! pattern's matches, and the whole is validated as one configuration, so that every rule
+//! (duplicates, aliases, zone consistency) sees every domain. Each file's start is remembered, so
+//! every message still names the file, line and column it is about. Included files hold only
+//! tables — `[[domain]]`, `[service.NAME]`, `[hosts]` — and include nothing further (no loops).
+
+use std::path::{Path, PathBuf};
+
+use toml::de::{DeTable, DeValue};
+
+use crate::error::{ConfigErrors, Diagnostic};
+
+/// Largest included file read.
+const MAX_FILE: u64 = 16 * 1024 * 1024;
+
+/// A configuration file with its included files appended.
+pub(crate) struct Assembled {
+    /// The whole text.
+    pub text: String,
+    /// Where each file starts in `text` (the including file first, at 0).
+    pub segments: Vec<(PathBuf, usize)>,
+}
+
+/// Appends the files `main` (the text of `path`) includes. Problems with the includes
+/// themselves (a pattern matching nothing, an unreadable or ill-shaped file) are errors at the
+/// place they concern.
+pub(crate) fn assemble(path: &Path, main: String) -> Result<Assembled, ConfigErrors> {
+    let mut segments = vec![(path.to_owned(), 0)];
+    // A main file that does not parse is reported by validation as usual.
+    let Ok(root) = DeTable::parse(&main) else {
+        return Ok(Assembled {
+            text: main,
+            segments,
+        });
+    };
+    let Some(include) = root.get_ref().get("include") else {
+        return Ok(Assembled {
+            text: main,
+            segments,
+        });
+    };
+    let mut diags = Vec::new();
+    let patterns: Vec<(String, std::ops::Range<usize>)> = match include.get_ref() {
+        DeValue::Array(items) => items
+            .iter()
+            .filter_map(|item| match item.get_ref() {
+                DeValue::String(s) => Some((s.to_string(), item.span())),
+                _ => {
+                    diags.push(Diagnostic::new(
+                        Some(item.span()),
+                        "include",
+                        "each entry is a file name or pattern in quotes",
+                    ));
+                    None
+                }
+            })
+            .collect(),
+        _ => {
+            diags.push(Diagnostic::new(
+                Some(include.span()),
+                "include",
+                "a list of file names or patterns: include = [\"domains.d/*.toml\"]",
+            ));
+            Vec::new()
+        }
+    };
+    let base = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut text = main;
+    let mut included: Vec<PathBuf> = Vec::new();
+    for (i, (pattern, span)) in patterns.into_iter().enumerate() {
+        let key = format!("include[{i}]");
+        let full = base.join(&pattern);
+        let matches = match glob::glob(&full.to_string_lossy()) {
+            Ok(paths) => {
+                let mut m: Vec<PathBuf> = paths.filter_map(Result::ok).collect();
+                m.sort();
+                m
+            }
+            Err(e) => {
+                diags.push(Diagnostic::new(
+                    Some(span),
+                    key,
+                    format!("`{pattern}` is not a valid pattern: {e}"),
+                ));
+                continue;
+            }
+        };
+        if matches.is_empty() {
+            diags.push(Diagnostic::new(
+                Some(span),
+                key,
+                format!(
+                    "`{pattern}` matches no file (relative to {})",
+                    base.display()
+                ),
+            ));
+            continue;
+        }
+        for file in matches {
+            if file == path || included.contains(&file) {
+                continue; // the including file itself, or one already taken by another pattern
+            }
+            match read(&file) {
+                Ok(part) => {
+                    if let Err(message) = shape(&part) {
+                        diags.push(Diagnostic::new(
+                            Some(span.clone()),
+                            key.clone(),
+                            format!("{}: {message}", file.display()),
+                        ));
+                        continue;
+                    }
+                    text.push('\n');
+                    segments.push((file.clone(), text.len()));
+                    text.push_str(&part);
+                    included.push(file);
+                }
+                Err(message) => diags.push(Diagnostic::new(
+                    Some(span.clone()),
+                    key.clone(),
+                    format!("{}: {message}", file.display()),
+                )),
+            }
+        }
+    }
+    if diags.is_empty() {
+        Ok(Assembled { text, segments })
+    } else {
+        Err(ConfigErrors::new(path, &text, diags).with_segments(segments))
+    }
+}
+
+/// Reads an included file: a regular file, at most [`MAX_FILE`] bytes, UTF-8.
+fn read(file: &Path) -> Result<String, String> {
+    let meta = std::fs::metadata(file).map_err(|e| format!("cannot read: {e}"))?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    if meta.len() > MAX_FILE {
+        return Err(format!(
+            "{} bytes; an included file is at most {MAX_FILE}",
+            meta.len()
+        ));
+    }
+    let bytes = std::fs::read(file).map_err(|e| format!("cannot read: {e}"))?;
+    String::from_utf8(bytes).map_err(|_| "not UTF-8 text (TOML files must be UTF-8)".into())
+}
+
+/// An included file must start with a table header, so that none of its keys can fall into the
+/// previous file's last table, and may hold only domains, services and hosts.
+fn shape(text: &str) -> Result<(), String> {
+    let first = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'));
+    if first.is_some_and(|l| !l.starts_with('[')) {
+        return Err(
+            "an included file holds only [[domain]], [service.NAME] and [hosts] sections; \
+             it starts with a bare key"
+                .into(),
+        );
+    }
+    // Syntax errors are reported by validation, with their positions.
+    if let Ok(root) = DeTable::parse(text) {
+        for key in root.get_ref().keys() {
+            let key: &str = key.get_ref();
+            if !matches!(key, "domain" | "service" | "hosts") {
+                return Err(format!(
+                    "`[{key}]` cannot be in an included file (only [[domain]], [service.NAME] \
+                     and [hosts]; includes do not nest)"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
