@@ -29,6 +29,15 @@ const TCP_IDLE: Duration = Duration::from_secs(10);
 const TCP_IO: Duration = Duration::from_secs(2);
 /// Longest a TCP connection lives, however busy; it is closed between messages after this.
 const TCP_MAX_LIFE: Duration = Duration::from_secs(120);
+/// Once fewer than an eighth of the connection slots are free, idle connections are closed after
+/// this instead of [`TCP_IDLE`], and a reply must be taken within [`TCP_IO_PRESSED`]: slots go to
+/// clients that use them (Knot closes idle clients under the same pressure).
+const TCP_IDLE_PRESSED: Duration = Duration::from_secs(1);
+/// See [`TCP_IDLE_PRESSED`].
+const TCP_IO_PRESSED: Duration = Duration::from_millis(500);
+/// How often a connection waiting for its next query looks at the pressure.
+const TCP_IDLE_SLICE: Duration = Duration::from_millis(250);
+
 /// Concurrent TCP connections one client address may hold (a resolver needs a few; a NAT of
 /// many hosts more).
 const TCP_PER_CLIENT: usize = 32;
@@ -135,6 +144,7 @@ impl DnsServer {
                 listener,
                 responder.clone(),
                 limit.clone(),
+                cap,
                 budget.clone(),
                 observer.clone(),
             ));
@@ -144,6 +154,19 @@ impl DnsServer {
         }
         while tasks.join_next().await.is_some() {}
         drop(stop);
+    }
+}
+
+/// How many TCP slots are left, as a connection sees it.
+struct Pressure {
+    slots: Arc<Semaphore>,
+    low: usize,
+}
+
+impl Pressure {
+    /// Whether free slots are scarce.
+    fn high(&self) -> bool {
+        self.slots.available_permits() < self.low.max(1)
     }
 }
 
@@ -223,6 +246,7 @@ async fn tcp_accept(
     listener: TcpListener,
     responder: SharedResponder,
     limit: Arc<Semaphore>,
+    cap: usize,
     budget: Arc<mailbeacon_limits::ClientBudget>,
     observer: SharedObserver,
 ) {
@@ -247,10 +271,14 @@ async fn tcp_accept(
         };
         let responder = responder.clone();
         let observer = observer.clone();
+        let pressure = Pressure {
+            slots: limit.clone(),
+            low: cap / 8,
+        };
         tokio::spawn(async move {
             let _permit = permit;
             let _slot = slot;
-            let _ = tcp_connection(stream, peer, responder, observer).await;
+            let _ = tcp_connection(stream, peer, responder, observer, pressure).await;
         });
     }
 }
@@ -263,19 +291,35 @@ async fn tcp_connection(
     peer: SocketAddr,
     responder: SharedResponder,
     observer: SharedObserver,
+    pressure: Pressure,
 ) -> std::io::Result<()> {
     let _ = stream.set_nodelay(true);
     let end = tokio::time::Instant::now() + TCP_MAX_LIFE;
     let mut buf = Vec::new();
     loop {
-        let idle = end
-            .saturating_duration_since(tokio::time::Instant::now())
-            .min(TCP_IDLE);
-        if idle.is_zero() {
-            return Ok(());
+        // Wait for the next query in slices, so that a server running short of slots can let
+        // an idle client go sooner than TCP_IDLE. Waiting for readability consumes nothing.
+        let waiting = tokio::time::Instant::now();
+        loop {
+            let allowed = if pressure.high() {
+                TCP_IDLE_PRESSED
+            } else {
+                TCP_IDLE
+            };
+            let deadline = (waiting + allowed).min(end);
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Ok(());
+            }
+            let slice = (deadline - now).min(TCP_IDLE_SLICE);
+            match tokio::time::timeout(slice, stream.readable()).await {
+                Ok(Ok(())) => break,
+                Ok(Err(_)) => return Ok(()),
+                Err(_) => {}
+            }
         }
         let mut len = [0u8; 2];
-        match tokio::time::timeout(idle, stream.read_exact(&mut len)).await {
+        match tokio::time::timeout(TCP_IO, stream.read_exact(&mut len)).await {
             Ok(Ok(_)) => {}
             _ => return Ok(()),
         }
@@ -304,7 +348,12 @@ async fn tcp_connection(
             let mut framed = Vec::with_capacity(reply.len() + 2);
             framed.extend_from_slice(&n.to_be_bytes());
             framed.extend_from_slice(&reply);
-            match tokio::time::timeout(TCP_IO, stream.write_all(&framed)).await {
+            let io = if pressure.high() {
+                TCP_IO_PRESSED
+            } else {
+                TCP_IO
+            };
+            match tokio::time::timeout(io, stream.write_all(&framed)).await {
                 Ok(result) => result?,
                 Err(_) => return Ok(()), // the client does not read: hang up
             }
