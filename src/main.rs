@@ -316,9 +316,9 @@ fn records(path: Option<&Path>, only: Option<&str>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// The model's zones with SOA serials from (and saved to) the state directory's serial book.
-fn zones_with_serials(model: &Model) -> ZoneSet {
-    let mut zones = ZoneSet::derive(model);
+/// `zones` (as validation derived them) with SOA serials from (and saved to) the state
+/// directory's serial book.
+fn with_serials(model: &Model, mut zones: ZoneSet) -> ZoneSet {
     let mut book = read_serials(model);
     zones.assign_serials(&mut book, unix_now());
     if book.changed() {

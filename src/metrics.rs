@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use mailbeacon_dns::{QueryObserver, RateLimiter, Transport};
+use mailbeacon_dns::{QueryObserver, RateLimiter, Transport, wire};
 use mailbeacon_http::RequestObserver;
 use mailbeacon_http::routes::{self, Response};
 use prometheus_client::collector::Collector;
@@ -147,8 +147,11 @@ impl Collector for RateLimited {
 
 impl QueryObserver for Metrics {
     fn observe(&self, peer: SocketAddr, transport: Transport, query: &[u8], reply: Option<&[u8]>) {
-        let qtype = question(query).map_or("-", |(_, t)| type_name(t));
-        let rcode = reply.map_or("DROPPED", |r| rcode_name(r.get(3).map_or(0, |b| b & 0x0f)));
+        let question = wire::question(query);
+        let qtype = question.as_ref().map_or("-", |(_, t)| type_name(*t));
+        let rcode = reply.map_or("DROPPED", |r| {
+            wire::rcode_name(r.get(3).map_or(0, |b| u16::from(b & 0x0f))).unwrap_or("other")
+        });
         let transport = match transport {
             Transport::Udp => "udp",
             Transport::Tcp => "tcp",
@@ -163,7 +166,7 @@ impl QueryObserver for Metrics {
                 .inc();
         }
         if self.query_log {
-            let name = question(query).map_or_else(|| "-".to_owned(), |(n, _)| n);
+            let name = question.map_or_else(|| "-".to_owned(), |(n, _)| n);
             tracing::info!(target: "mailbeacon::query", "{peer} {transport} {name} {qtype} {rcode}");
         }
     }
@@ -221,37 +224,6 @@ pub fn client_family(user_agent: Option<&str>) -> &'static str {
     }
 }
 
-/// The first question's name and type, when the query is well formed.
-fn question(query: &[u8]) -> Option<(String, u16)> {
-    let mut at = 12;
-    let mut name = String::new();
-    loop {
-        let len = usize::from(*query.get(at)?);
-        if len == 0 {
-            at += 1;
-            break;
-        }
-        if len > 63 {
-            return None;
-        }
-        let label = query.get(at + 1..at + 1 + len)?;
-        for &b in label {
-            if b.is_ascii_graphic() && b != b'.' {
-                name.push(char::from(b.to_ascii_lowercase()));
-            } else {
-                name.push_str(&format!("\\{b:03}"));
-            }
-        }
-        name.push('.');
-        at += 1 + len;
-    }
-    if name.is_empty() {
-        name.push('.');
-    }
-    let t = query.get(at..at + 2)?;
-    Some((name, u16::from_be_bytes([t[0], t[1]])))
-}
-
 /// Query types mailbeacon answers get their names; anything else is `other`, so that the
 /// label's values stay bounded.
 fn type_name(t: u16) -> &'static str {
@@ -273,19 +245,6 @@ fn type_name(t: u16) -> &'static str {
         252 => "AXFR",
         255 => "ANY",
         257 => "CAA",
-        _ => "other",
-    }
-}
-
-fn rcode_name(rcode: u8) -> &'static str {
-    match rcode {
-        0 => "NOERROR",
-        1 => "FORMERR",
-        2 => "SERVFAIL",
-        3 => "NXDOMAIN",
-        4 => "NOTIMP",
-        5 => "REFUSED",
-        9 => "NOTAUTH",
         _ => "other",
     }
 }
@@ -349,15 +308,5 @@ mod tests {
         assert_eq!(client_family(Some("Mozilla/5.0 (iPhone)")), "browser");
         assert_eq!(client_family(Some("x")), "other");
         assert_eq!(client_family(None), "none");
-    }
-
-    #[test]
-    fn questions_are_read_from_the_wire() {
-        let q = [
-            0u8, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 4, b'M', b'a', b'i', b'l', 4, b't', b'e', b's',
-            b't', 0, 0, 33, 0, 1,
-        ];
-        assert_eq!(question(&q), Some(("mail.test.".to_owned(), 33)));
-        assert_eq!(question(&q[..20]), None);
     }
 }

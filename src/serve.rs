@@ -19,7 +19,7 @@ use crate::metrics::Metrics;
 
 /// Runs until stopped.
 pub fn serve(config: Option<&Path>, options: Listeners) -> ExitCode {
-    let (model, path) = match crate::load(config, false) {
+    let (checked, path) = match crate::load_checked(config, false) {
         Ok(m) => m,
         Err(code) => return code,
     };
@@ -34,24 +34,35 @@ pub fn serve(config: Option<&Path>, options: Listeners) -> ExitCode {
         }
     };
     runtime.block_on(run(
-        model,
+        checked.model,
+        checked.zones,
         path,
         config.is_some() || Path::new(crate::DEFAULT_PATH).exists(),
         options,
     ))
 }
 
-/// What `serve` answers for `model`: zones with the serials from the state directory, and the
-/// DNS fast path precomputed before it is swapped in. The zones come back too, so that the next
-/// reload can tell which serials changed (and whom to NOTIFY).
-fn generation(model: &Model, https_port: Option<u16>) -> Result<(Generation, ZoneSet), TlsError> {
-    let zones = crate::zones_with_serials(model);
+/// What `serve` answers for `model`: its `zones` (derived by validation) with the serials from the
+/// state directory, and the DNS fast path precomputed before it is swapped in. The zones come back
+/// too, so that the next reload can tell which serials changed (and whom to NOTIFY).
+fn generation(
+    model: &Model,
+    zones: ZoneSet,
+    https_port: Option<u16>,
+) -> Result<(Generation, ZoneSet), TlsError> {
+    let zones = crate::with_serials(model, zones);
     let mut generation = Generation::build(model, &zones, https_port)?;
     generation.responder = generation.responder.with_prepared();
     Ok((generation, zones))
 }
 
-async fn run(model: Model, path: PathBuf, reloadable: bool, options: Listeners) -> ExitCode {
+async fn run(
+    model: Model,
+    zones: ZoneSet,
+    path: PathBuf,
+    reloadable: bool,
+    options: Listeners,
+) -> ExitCode {
     // Connection caps follow the descriptor limit: take all the system allows.
     let fds = mailbeacon_limits::raise_fd_limit();
     tracing::debug!("file-descriptor limit: {fds}");
@@ -128,7 +139,7 @@ async fn run(model: Model, path: PathBuf, reloadable: bool, options: Listeners) 
     // unless the configuration says otherwise; never the listener's own port.
     let https_port =
         (!bound.https.is_empty()).then(|| model.server.public_https_port.unwrap_or(443));
-    let (generation, zones) = match generation(&model, https_port) {
+    let (generation, zones) = match generation(&model, zones, https_port) {
         Ok(g) => g,
         Err(e) => {
             eprintln!("error: tls: {e}");
@@ -330,12 +341,12 @@ fn reload(
         tracing::warn!("reload: {why}");
         return Err(why.into());
     }
-    let model = match mailbeacon_model::check_file(path) {
+    let (model, zones) = match mailbeacon_model::check_file(path) {
         Ok(checked) => {
             if !checked.warnings.is_empty() {
                 tracing::warn!("{}", checked.warnings);
             }
-            checked.model
+            (checked.model, checked.zones)
         }
         Err(e) => {
             tracing::error!("reload failed, still serving the previous configuration:\n{e}");
@@ -344,7 +355,7 @@ fn reload(
     };
     // HTTPS is listening or not as at start; the port named in URLs follows the new file.
     let https_port = https_port.map(|_| model.server.public_https_port.unwrap_or(443));
-    match generation(&model, https_port) {
+    match generation(&model, zones, https_port) {
         Ok((g, zones)) => {
             g.install(dns, http);
             rrl.reconfigure(model.server.rrl.clone());

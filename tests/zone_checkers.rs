@@ -6,20 +6,9 @@
 mod common;
 use common::*;
 
-struct XorShift(u64);
-
 impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
     fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[(self.next() % items.len() as u64) as usize]
-    }
-    fn coin(&mut self) -> bool {
-        self.next().is_multiple_of(2)
+        items[self.below(items.len())]
     }
 }
 

@@ -7,6 +7,7 @@
 //! - [`prepared`]: the fast path, every answer the zones can give precomputed as wire bytes;
 //! - [`notify`]: DNS NOTIFY to secondaries when a zone's serial changes (RFC 1996);
 //! - [`rrl`]: response rate limiting for UDP, so the server cannot be used as an amplifier;
+//! - [`wire`]: a message's question read straight from its bytes;
 //! - [`server`]: the UDP and TCP listeners that move bytes between sockets and the above;
 //!   `udp` is the batched (`recvmmsg`/`sendmmsg`) UDP worker loop.
 
@@ -17,6 +18,7 @@ pub mod responder;
 pub mod rrl;
 pub mod server;
 mod udp;
+pub mod wire;
 
 pub use authority::Authority;
 pub use responder::{Responder, Transport};

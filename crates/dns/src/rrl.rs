@@ -18,6 +18,8 @@ use std::time::Instant;
 use arc_swap::ArcSwap;
 use mailbeacon_model::Rrl;
 
+use crate::wire::question_end;
+
 /// Number of counters (a power of two).
 const BUCKETS: usize = 1 << 16;
 
@@ -142,24 +144,6 @@ impl RateLimiter {
         }
         h.finish()
     }
-}
-
-/// Where the first question of `message` ends (after QTYPE and QCLASS), if it is well formed.
-fn question_end(message: &[u8]) -> Option<usize> {
-    let mut at = 12;
-    loop {
-        let len = usize::from(*message.get(at)?);
-        if len == 0 {
-            at += 1;
-            break;
-        }
-        if len > 63 {
-            return None;
-        }
-        at += 1 + len;
-    }
-    let end = at + 4;
-    (end <= message.len()).then_some(end)
 }
 
 /// Rewrites `reply` into the empty, truncated answer a slip sends: header (TC set, no records)

@@ -4,6 +4,9 @@
 //! parses and HTML in which the address appears only escaped; each one it refuses gets a 400 (or
 //! Autodiscover's error 600), never a broken document.
 
+mod common;
+use common::XorShift;
+
 use http::{Method, StatusCode};
 use mailbeacon_http::Site;
 use mailbeacon_http::routes::{Request, Response, respond};
@@ -19,17 +22,6 @@ outgoing = [{ host = "mail.{domain}" }]
 name = "example.test"
 "#;
 
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 const PIECES: &[&str] = &[
     "a", "Z", "0", ".", "-", "_", "+", "&", "'", "\"", "<", ">", "&amp;", "]]>", "%", "%40", "\\",
     "\u{0}", "\u{1}", "\t", "\u{7f}", "\u{85}", "\u{fffe}", "\u{ffff}", "\u{fdd0}", "\u{200b}",
@@ -37,10 +29,8 @@ const PIECES: &[&str] = &[
 ];
 
 fn address(rng: &mut XorShift) -> String {
-    let n = 1 + (rng.next() % 12) as usize;
-    let local: String = (0..n)
-        .map(|_| PIECES[(rng.next() % PIECES.len() as u64) as usize])
-        .collect();
+    let n = 1 + rng.below(12);
+    let local: String = (0..n).map(|_| PIECES[rng.below(PIECES.len())]).collect();
     format!("{local}@example.test")
 }
 

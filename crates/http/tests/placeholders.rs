@@ -3,28 +3,13 @@
 //! profile, setup page, MTA-STS — contains it, and each domain's documents and zone name the
 //! domain's own hosts.
 
+mod common;
+use common::XorShift;
+
 use http::{Method, StatusCode};
 use mailbeacon_http::Site;
 use mailbeacon_http::routes::{Request, respond};
 use mailbeacon_model::{ZoneSet, zonefile};
-
-/// A small deterministic generator, so a failure reproduces exactly.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn coin(&mut self) -> bool {
-        self.next().is_multiple_of(2)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// One generated configuration: every optional text either uses `{domain}` or a fixed value.
 fn config(rng: &mut XorShift) -> (String, Vec<String>) {

@@ -1,5 +1,8 @@
 //! The routing core without sockets: every endpoint, host variant, letter case, method and error.
 
+mod common;
+use common::XorShift;
+
 use http::{Method, StatusCode};
 use mailbeacon_http::Site;
 use mailbeacon_http::routes::{Request, Response, respond};
@@ -529,18 +532,7 @@ fn setup_page_speaks_the_visitors_language() {
 }
 
 /// A small deterministic generator, so a failure reproduces exactly.
-struct XorShift(u64);
-
 impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
     /// `seed` with a few bytes replaced, inserted or removed.
     fn mutate(&mut self, seed: &[u8]) -> Vec<u8> {
         let mut v = seed.to_vec();

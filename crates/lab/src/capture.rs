@@ -174,18 +174,9 @@ impl QueryObserver for Capture {
     }
 }
 
-/// The conventional mnemonic of a response code (RFC 6895 §2.3).
+/// The mnemonic of a response code, `RCODE<n>` for those without one here.
 fn rcode_name(code: u16) -> String {
-    match code {
-        0 => "NOERROR".into(),
-        1 => "FORMERR".into(),
-        2 => "SERVFAIL".into(),
-        3 => "NXDOMAIN".into(),
-        4 => "NOTIMP".into(),
-        5 => "REFUSED".into(),
-        16 => "BADVERS".into(),
-        n => format!("RCODE{n}"),
-    }
+    mailbeacon_dns::wire::rcode_name(code).map_or_else(|| format!("RCODE{code}"), str::to_owned)
 }
 
 impl RequestObserver for Capture {
