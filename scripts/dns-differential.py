@@ -9,7 +9,11 @@ outside the zones) go to both, over UDP, each dressed three ways (EDNS; no EDNS;
 bit and a cookie, as validating resolvers ask), and rcode, the AA and TC flags, the presence of
 EDNS and the echoed DO bit, and the answer and authority RRsets are compared. Any difference fails, except those listed in DELIBERATE (also in README.md).
 
-Usage: scripts/dns-differential.py [--bin target/debug/mailbeacon] [CONFIG...]
+With --signed each configuration is served with `dnssec = true` for every domain; the signed zones
+are transferred from mailbeacon by AXFR and loaded into Knot as pre-signed zones (Knot serves them
+as they are), and the same queries are compared, RRSIG and NSEC records included.
+
+Usage: scripts/dns-differential.py [--bin target/debug/mailbeacon] [--signed] [CONFIG...]
 """
 
 import argparse
@@ -175,6 +179,7 @@ def compare(qname, qtype, a, b):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--bin", default=os.environ.get("MAILBEACON_BIN", "target/debug/mailbeacon"))
+    parser.add_argument("--signed", action="store_true", help="sign every zone; Knot serves the AXFR")
     parser.add_argument("configs", nargs="*")
     args = parser.parse_args()
     configs = args.configs or ["config/mailbeacon.toml"] + sorted(glob.glob("config/examples/*.toml"))
@@ -183,6 +188,12 @@ def main():
         tmp = tempfile.mkdtemp(prefix="mb-diff-")
         procs = []
         try:
+            if args.signed:
+                with open(config) as f:
+                    text = f.read()
+                config = os.path.join(tmp, os.path.basename(config))
+                with open(config, "w") as f:
+                    f.write(text + '\n[defaults]\ndnssec = true\naxfr = ["127.0.0.1"]\n')
             zones = zones_of(args.bin, config)
             # serve first: it records the zones' serials in its state directory, and `records`
             # (which never writes state) then prints the same ones for Knot.
@@ -190,8 +201,13 @@ def main():
             procs.append(mb)
             files, texts = {}, {}
             for z in zones:
-                text = subprocess.run([args.bin, "records", "-c", config, "--domain", z], check=True,
-                                      capture_output=True, text=True).stdout
+                if args.signed:
+                    xfr = dns.zone.from_xfr(dns.query.xfr("127.0.0.1", z + ".", port=mport, timeout=5, relativize=False),
+                                            relativize=False)
+                    text = xfr.to_text(relativize=False)
+                else:
+                    text = subprocess.run([args.bin, "records", "-c", config, "--domain", z], check=True,
+                                          capture_output=True, text=True).stdout
                 files[z] = os.path.join(tmp, z + ".zone")
                 with open(files[z], "w") as f:
                     f.write(text)
@@ -210,7 +226,8 @@ def main():
                     elif diffs:
                         failures += 1
                         print(f"DIFF {config} {qname} {qtype} ({dress}): " + "; ".join(diffs))
-            print(f"ok   {config}: {len(qs)} queries, each {len(DRESSES)} ways, compared with Knot")
+            signed = " (signed)" if args.signed else ""
+            print(f"ok   {config}{signed}: {len(qs)} queries, each {len(DRESSES)} ways, compared with Knot")
         finally:
             for p in procs:
                 p.send_signal(signal.SIGTERM)

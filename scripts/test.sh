@@ -20,6 +20,8 @@ command -v curl >/dev/null || need+=(curl)
 command -v openssl >/dev/null || need+=(openssl)
 command -v chromium >/dev/null || need+=(chromium)
 command -v zonemaster-cli >/dev/null || need+=(zonemaster-cli)
+command -v unbound >/dev/null || need+=(unbound)
+command -v delv >/dev/null || need+=(bind9-dnsutils)
 python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)
 if ((${#need[@]})); then
   echo "installing Debian packages: ${need[*]}"
@@ -84,6 +86,7 @@ step "cargo test (every test binary)" cargo test --workspace --locked --no-fail-
 step "cargo build" cargo build --locked
 step "zones load in BIND, Knot and NSD" scripts/check-zones.sh "$target/debug/mailbeacon"
 step "DNS differential against Knot" python3 scripts/dns-differential.py --bin "$target/debug/mailbeacon"
+step "signed DNS differential against Knot" python3 scripts/dns-differential.py --signed --bin "$target/debug/mailbeacon"
 zonemaster() {
   python3 scripts/zonemaster-check.py --bin "$target/debug/mailbeacon"
   local status=$?

@@ -11,7 +11,10 @@ mod metrics;
 mod privileges;
 mod serve;
 mod systemd;
-use mailbeacon_model::{LoadError, Model, SerialBook, ZoneSet, check_file, check_str, zonefile};
+use hickory_proto::dnssec::PublicKey as _;
+use mailbeacon_model::{
+    LoadError, Model, SerialBook, ZoneSet, check_file, check_str, name, zonefile,
+};
 
 /// Autoconfiguration DNS and HTTP server for small mail hosts.
 #[derive(Debug, Parser)]
@@ -72,6 +75,16 @@ enum Command {
         #[arg(long)]
         domain: Option<String>,
     },
+    /// Print the DS (and DNSKEY) records of each signed zone, to give the registrar. Reads the
+    /// keys `serve` keeps in the state directory; `--create` makes missing ones first.
+    Ds {
+        /// Only this zone.
+        #[arg(long)]
+        domain: Option<String>,
+        /// Create the keys of signed zones that have none yet (as `serve` would at start).
+        #[arg(long)]
+        create: bool,
+    },
     /// Print the manual page (roff) to standard output: `mailbeacon man | man -l -`.
     Man,
     /// Print shell completions for SHELL (bash, zsh, fish, elvish, powershell).
@@ -109,6 +122,7 @@ fn main() -> ExitCode {
             file,
             skip_unsupported,
         } => import(&file, skip_unsupported),
+        Command::Ds { domain, create } => ds(cli.config.as_deref(), domain.as_deref(), create),
         Command::Man => man(),
         Command::Completions { shell } => {
             let mut out = Vec::new();
@@ -316,6 +330,111 @@ fn records(path: Option<&Path>, only: Option<&str>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// `ds`: the records that link each signed zone to its parent.
+fn ds(path: Option<&Path>, only: Option<&str>, create: bool) -> ExitCode {
+    use mailbeacon_dns::dnssec::KeyStore;
+    let (checked, _) = match load_checked(path, true) {
+        Ok(m) => m,
+        Err(code) => return code,
+    };
+    let model = checked.model;
+    let wanted = match only {
+        Some(d) => match model.find_domain(d) {
+            Some(d) if d.dns.dnssec.is_none() => {
+                eprintln!("{}: not signed (set dnssec = true)", d.name);
+                return ExitCode::from(1);
+            }
+            Some(d) => Some(d.name.clone()),
+            None => {
+                eprintln!("{d}: not a domain of this configuration");
+                return ExitCode::from(1);
+            }
+        },
+        None => None,
+    };
+    let store = KeyStore::in_state_dir(&model.server.state_dir);
+    let mut status = ExitCode::SUCCESS;
+    let mut printed = 0;
+    for z in checked.zones.zones() {
+        let Some(algorithm) = z.dnssec else { continue };
+        if wanted.as_ref().is_some_and(|w| *w != z.origin) {
+            continue;
+        }
+        let file = store.file_for(&z.origin);
+        let key = if create {
+            store
+                .load_or_create(&z.origin, algorithm, u64::from(unix_now()))
+                .map(|(k, new)| {
+                    if new {
+                        eprintln!("created {}", file.display());
+                    }
+                    Some(k)
+                })
+        } else {
+            store.load(&z.origin, algorithm)
+        };
+        let key = match key {
+            Ok(Some(k)) => k,
+            Ok(None) => {
+                eprintln!(
+                    "{}: no key yet ({} does not exist): start `mailbeacon serve`, which creates \
+                     it, or run `mailbeacon ds --create` as the user the server runs as",
+                    name::display(&z.origin),
+                    file.display()
+                );
+                status = ExitCode::from(1);
+                continue;
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                status = ExitCode::from(1);
+                continue;
+            }
+        };
+        let ds = match key.ds(&z.origin) {
+            Ok(ds) => ds,
+            Err(e) => {
+                eprintln!("error: {}: {e}", name::display(&z.origin));
+                status = ExitCode::from(1);
+                continue;
+            }
+        };
+        let hex: String = ds.digest().iter().map(|b| format!("{b:02X}")).collect();
+        let public = key.dnskey().public_key().public_bytes();
+        if printed > 0 {
+            outln!();
+        }
+        printed += 1;
+        outln!(
+            "; {}: key tag {}, algorithm {} ({}), {}",
+            name::display(&z.origin),
+            key.tag(),
+            algorithm.number(),
+            algorithm.mnemonic(),
+            file.display()
+        );
+        outln!(
+            "{} IN DS {} {} 2 {hex}",
+            z.origin,
+            key.tag(),
+            algorithm.number()
+        );
+        outln!(
+            "{} IN DNSKEY 257 3 {} {}",
+            z.origin,
+            algorithm.number(),
+            data_encoding::BASE64.encode(public)
+        );
+    }
+    if printed == 0 && status == ExitCode::SUCCESS {
+        eprintln!(
+            "no zone of this configuration is signed (set dnssec = true in a [[domain]] or [defaults])"
+        );
+        return ExitCode::from(1);
+    }
+    status
+}
+
 /// `zones` (as validation derived them) with SOA serials from (and saved to) the state
 /// directory's serial book.
 fn with_serials(model: &Model, mut zones: ZoneSet) -> ZoneSet {
@@ -327,7 +446,7 @@ fn with_serials(model: &Model, mut zones: ZoneSet) -> ZoneSet {
     zones
 }
 
-fn unix_now() -> u32 {
+pub(crate) fn unix_now() -> u32 {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())

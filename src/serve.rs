@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use mailbeacon_dns::{DnsServer, QueryObserver, RateLimiter, Responder, SharedObserver, notify};
-use mailbeacon_http::{HttpServer, RequestObserver, Shared, TlsError};
-use mailbeacon_lab::Generation;
+use mailbeacon_http::{HttpServer, RequestObserver, Shared};
+use mailbeacon_lab::{Generation, GenerationError};
 use mailbeacon_model::{Model, TlsMode, ZoneSet};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -43,17 +43,29 @@ pub fn serve(config: Option<&Path>, options: Listeners) -> ExitCode {
 }
 
 /// What `serve` answers for `model`: its `zones` (derived by validation) with the serials from the
-/// state directory, and the DNS fast path precomputed before it is swapped in. The zones come back
-/// too, so that the next reload can tell which serials changed (and whom to NOTIFY).
+/// state directory, signed where asked, and the DNS fast path precomputed before it is swapped
+/// in. The generation keeps the zones, so that the next reload can tell which serials changed
+/// (and whom to NOTIFY).
 fn generation(
     model: &Model,
     zones: ZoneSet,
     https_port: Option<u16>,
-) -> Result<(Generation, ZoneSet), TlsError> {
-    let zones = crate::with_serials(model, zones);
-    let mut generation = Generation::build(model, &zones, https_port)?;
+) -> Result<Generation, GenerationError> {
+    let mut generation = Generation::build(
+        model,
+        zones,
+        crate::unix_now(),
+        |zones| crate::with_serials(model, zones),
+        https_port,
+    )?;
+    for file in &generation.new_key_files {
+        tracing::warn!(
+            "created DNSSEC key {}: give the registrar the DS record from `mailbeacon ds`",
+            file.display()
+        );
+    }
     generation.responder = generation.responder.with_prepared();
-    Ok((generation, zones))
+    Ok(generation)
 }
 
 async fn run(
@@ -139,14 +151,16 @@ async fn run(
     // unless the configuration says otherwise; never the listener's own port.
     let https_port =
         (!bound.https.is_empty()).then(|| model.server.public_https_port.unwrap_or(443));
-    let (generation, zones) = match generation(&model, zones, https_port) {
+    let generation = match generation(&model, zones, https_port) {
         Ok(g) => g,
         Err(e) => {
-            eprintln!("error: tls: {e}");
+            eprintln!("error: {e}");
             return ExitCode::from(1);
         }
     };
+    let mut resign_at = generation.resign_at;
     let ca = generation.tls.as_ref().and_then(|t| t.ca_path.clone());
+    let zones = generation.zones;
     let dns_shared = Arc::new(ArcSwap::from_pointee(generation.responder));
     let observes = metrics.observes();
     let http_observer: Option<Arc<dyn RequestObserver>> =
@@ -192,32 +206,53 @@ async fn run(
     let status = |n: usize| format!("serving {}", crate::count(n, "domain"));
     crate::systemd::ready(&status(model.domains.len()));
     let mut serving = zones;
-    signals
-        .until_stopped(|| {
-            crate::systemd::reloading();
-            match reload(
-                &path,
-                reloadable,
-                https_port,
-                &dns_shared,
-                &http_shared,
-                &rrl,
-            ) {
-                Ok(zones) => {
+    let mut serving_model = model;
+    let mut signals = signals;
+    loop {
+        let event = signals.next(resign_at).await;
+        let result = match event {
+            Event::Stop => break,
+            Event::Hangup => {
+                crate::systemd::reloading();
+                reload(
+                    &path,
+                    reloadable,
+                    https_port,
+                    &dns_shared,
+                    &http_shared,
+                    &rrl,
+                )
+            }
+            // Signatures of the ending period are renewed from the configuration being served,
+            // not from a file that may have been edited since (that waits for a reload).
+            Event::Deadline => resign(&serving_model, https_port, &dns_shared, &http_shared),
+        };
+        match result {
+            Ok(applied) => {
+                if event == Event::Hangup {
                     metrics.reloaded(true);
-                    notify::send(notify::notices(Some(&serving), &zones));
-                    crate::systemd::ready(&status(zones.zones().len()));
-                    serving = zones;
+                }
+                notify::send(notify::notices(Some(&serving), &applied.zones));
+                crate::systemd::ready(&status(applied.zones.zones().len()));
+                serving = applied.zones;
+                serving_model = applied.model;
+                resign_at = applied.resign_at;
+                if event == Event::Hangup {
                     control.report(Ok(()));
                 }
-                Err(why) => {
+            }
+            Err(why) => {
+                if event == Event::Hangup {
                     metrics.reloaded(false);
                     crate::systemd::ready("serving; the last reload failed, see the log");
                     control.report(Err(why));
+                } else {
+                    // Try again in a minute; the old signatures still have a week to live.
+                    resign_at = Some(crate::unix_now().saturating_add(60));
                 }
             }
-        })
-        .await;
+        }
+    }
     crate::systemd::stopping();
     control.withdraw();
     dns_task.abort();
@@ -257,6 +292,25 @@ impl Signals {
         }
     }
 
+    /// The next thing to act on: a signal, or `deadline` (seconds since the epoch) passing.
+    pub async fn next(&mut self, deadline: Option<u32>) -> Event {
+        let sleep = async {
+            match deadline {
+                Some(at) => {
+                    let wait = u64::from(at.saturating_sub(crate::unix_now()));
+                    tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = self.hup.recv() => Event::Hangup,
+            _ = self.term.recv() => Event::Stop,
+            _ = self.int.recv() => Event::Stop,
+            () = sleep => Event::Deadline,
+        }
+    }
+
     /// Waits for SIGINT or SIGTERM, calling `on_hangup` for every SIGHUP meanwhile.
     pub async fn until_stopped(mut self, mut on_hangup: impl FnMut()) {
         loop {
@@ -267,6 +321,24 @@ impl Signals {
             }
         }
     }
+}
+
+/// What [`Signals::next`] saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// SIGHUP: reload.
+    Hangup,
+    /// SIGINT or SIGTERM: stop.
+    Stop,
+    /// The deadline passed.
+    Deadline,
+}
+
+/// A configuration now being served.
+struct Applied {
+    model: Model,
+    zones: ZoneSet,
+    resign_at: Option<u32>,
 }
 
 /// The addresses actually bound.
@@ -326,7 +398,7 @@ fn bind_hint(e: &(dyn std::error::Error + 'static)) -> &'static str {
     }
 }
 
-/// Reads the configuration again and swaps it in, returning the zones now served; a broken one
+/// Reads the configuration again and swaps it in, returning what is now served; a broken one
 /// is logged, everything running stays, and the reason comes back.
 fn reload(
     path: &Path,
@@ -335,7 +407,7 @@ fn reload(
     dns: &ArcSwap<Responder>,
     http: &Shared,
     rrl: &RateLimiter,
-) -> Result<ZoneSet, String> {
+) -> Result<Applied, String> {
     if !reloadable {
         let why = "serving the built-in default configuration, nothing to reload";
         tracing::warn!("reload: {why}");
@@ -356,19 +428,50 @@ fn reload(
     // HTTPS is listening or not as at start; the port named in URLs follows the new file.
     let https_port = https_port.map(|_| model.server.public_https_port.unwrap_or(443));
     match generation(&model, zones, https_port) {
-        Ok((g, zones)) => {
-            g.install(dns, http);
+        Ok(g) => {
+            let resign_at = g.resign_at;
+            let (zones, _) = g.install(dns, http);
             rrl.reconfigure(model.server.rrl.clone());
             tracing::info!(
                 "reloaded {}: {}",
                 path.display(),
                 crate::count(model.domains.len(), "domain")
             );
-            Ok(zones)
+            Ok(Applied {
+                model,
+                zones,
+                resign_at,
+            })
         }
         Err(e) => {
-            tracing::error!("reload failed (tls: {e}), still serving the previous configuration");
-            Err(format!("tls: {e}"))
+            tracing::error!("reload failed ({e}), still serving the previous configuration");
+            Err(e.to_string())
+        }
+    }
+}
+
+/// Signs the served configuration's zones again for the signing period that has begun.
+fn resign(
+    model: &Model,
+    https_port: Option<u16>,
+    dns: &ArcSwap<Responder>,
+    http: &Shared,
+) -> Result<Applied, String> {
+    let zones = ZoneSet::derive(model);
+    match generation(model, zones, https_port) {
+        Ok(g) => {
+            let resign_at = g.resign_at;
+            let (zones, _) = g.install(dns, http);
+            tracing::info!("DNSSEC signatures renewed for a new signing period");
+            Ok(Applied {
+                model: model.clone(),
+                zones,
+                resign_at,
+            })
+        }
+        Err(e) => {
+            tracing::error!("renewing DNSSEC signatures failed ({e}); retrying in a minute");
+            Err(e.to_string())
         }
     }
 }

@@ -111,17 +111,6 @@ impl Secondary {
     }
 }
 
-/// A port free for UDP and TCP right now (knotd binds both).
-fn free_port() -> u16 {
-    loop {
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
-        let port = udp.local_addr().expect("addr").port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
 /// The records of an AXFR as sorted lines (`name ttl class type data`), SOA included once.
 fn records(axfr: &str) -> Vec<String> {
     let mut lines: Vec<String> = axfr

@@ -325,3 +325,14 @@ impl XorShift {
         self.next().is_multiple_of(2)
     }
 }
+
+/// A loopback port free for UDP and TCP right now (name servers bind both).
+pub fn free_port() -> u16 {
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let port = udp.local_addr().expect("addr").port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}

@@ -1,8 +1,10 @@
-//! Authoritative lookup over the served zones (RFC 1034 §4.3.2, RFC 2308, RFC 8482).
+//! Authoritative lookup over the served zones (RFC 1034 §4.3.2, RFC 2308, RFC 8482), with the
+//! RRSIGs and NSEC proofs of signed zones for queries with the DO bit (RFC 4035 §3.1).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
+use hickory_proto::dnssec::rdata::DNSSECRData;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use ipnet::IpNet;
@@ -28,9 +30,12 @@ struct ZoneIndex {
     /// Every name that exists in the zone (lower case), including empty non-terminals, with its
     /// RRsets by type. `Name`'s `Hash`/`Eq` ignore letter case.
     nodes: HashMap<Name, BTreeMap<RecordType, Vec<Record>>>,
-    /// Every record in zone-file order, for AXFR.
+    /// Every record in zone-file order, for AXFR (a signed zone's DNSSEC records last).
     records: Vec<Record>,
     axfr: Vec<IpNet>,
+    /// For a signed zone: the owners of its NSEC records in canonical order, to find the one
+    /// that covers a name that does not exist. Empty for an unsigned zone.
+    nsec_owners: Vec<Name>,
 }
 
 /// The sections of an answer, before it becomes a message.
@@ -63,7 +68,17 @@ impl Answer {
 impl Authority {
     /// Indexes every zone of `zones`.
     pub fn new(zones: &ZoneSet) -> Authority {
-        let mut zones: Vec<ZoneIndex> = zones.zones().iter().map(ZoneIndex::new).collect();
+        Authority::signed(zones, &HashMap::new())
+    }
+
+    /// Indexes every zone of `zones`; a zone with an entry in `signed` (origin → the records
+    /// [`crate::dnssec::sign_zone`] added) is served signed.
+    pub fn signed(zones: &ZoneSet, signed: &HashMap<Name, Vec<Record>>) -> Authority {
+        let mut zones: Vec<ZoneIndex> = zones
+            .zones()
+            .iter()
+            .map(|z| ZoneIndex::new(z, signed.get(&z.origin).map(Vec::as_slice)))
+            .collect();
         zones.sort_by_key(|z| std::cmp::Reverse(z.origin.num_labels()));
         let by_origin = zones
             .iter()
@@ -96,11 +111,19 @@ impl Authority {
         }
     }
 
-    /// Answers `qtype` at `qname` (class IN). Names outside our zones are refused.
-    pub fn lookup(&self, qname: &Name, qtype: RecordType) -> Answer {
+    /// Whether the zone holding `name` is signed.
+    pub fn is_signed(&self, name: &Name) -> bool {
+        self.zone_for(name).is_some_and(ZoneIndex::is_signed)
+    }
+
+    /// Answers `qtype` at `qname` (class IN). Names outside our zones are refused. With
+    /// `dnssec_ok` (the query's DO bit) a signed zone's answer carries RRSIGs and, when
+    /// negative, the NSEC records that prove it.
+    pub fn lookup(&self, qname: &Name, qtype: RecordType, dnssec_ok: bool) -> Answer {
         let Some(zone) = self.zone_for(qname) else {
             return Answer::refused();
         };
+        let dnssec = dnssec_ok && zone.is_signed();
         let mut answer = Answer {
             rcode: ResponseCode::NoError,
             authoritative: true,
@@ -112,13 +135,23 @@ impl Authority {
         for _ in 0..MAX_CNAME_CHAIN {
             let Some(node) = zone.nodes.get(&name) else {
                 answer.rcode = ResponseCode::NXDomain;
-                answer.authorities.push(zone.negative_soa());
+                zone.push_negative_soa(&mut answer.authorities, dnssec);
+                if dnssec {
+                    zone.deny_name(&name, &mut answer.authorities);
+                }
                 return answer;
             };
-            if qtype != RecordType::CNAME
-                && let Some(cname) = node.get(&RecordType::CNAME)
+            // RRSIG and NSEC live beside a CNAME (RFC 4035 §2.5): asked for, they are answered
+            // at the alias itself.
+            if !matches!(
+                qtype,
+                RecordType::CNAME | RecordType::RRSIG | RecordType::NSEC
+            ) && let Some(cname) = node.get(&RecordType::CNAME)
             {
                 answer.answers.extend(cname.iter().cloned());
+                if dnssec {
+                    push_signatures(node, RecordType::CNAME, &mut answer.answers);
+                }
                 let RData::CNAME(target) = &cname[0].data else {
                     break;
                 };
@@ -130,17 +163,31 @@ impl Authority {
                 name = target.0.clone();
                 continue;
             }
-            let found: Option<&Vec<Record>> = match qtype {
+            let one_signature_set: Vec<Record>;
+            let found: Option<&[Record]> = match qtype {
                 // RFC 8482: answer ANY with one RRset rather than everything.
-                RecordType::ANY => node.values().next(),
-                t => node.get(&t),
+                RecordType::ANY => node.values().next().map(Vec::as_slice),
+                // Likewise RRSIG, like Knot: the signatures of the RRset with the lowest type.
+                RecordType::RRSIG => {
+                    one_signature_set = first_signature_set(node);
+                    (!one_signature_set.is_empty()).then_some(one_signature_set.as_slice())
+                }
+                t => node.get(&t).map(Vec::as_slice),
             };
             match found {
                 Some(rrset) => {
                     answer.answers.extend(rrset.iter().cloned());
-                    self.add_target_addresses(&mut answer);
+                    if dnssec && let Some(first) = rrset.first() {
+                        push_signatures(node, first.record_type(), &mut answer.answers);
+                    }
+                    self.add_target_addresses(&mut answer, dnssec);
                 }
-                None => answer.authorities.push(zone.negative_soa()),
+                None => {
+                    zone.push_negative_soa(&mut answer.authorities, dnssec);
+                    if dnssec {
+                        zone.deny_type(&name, node, &mut answer.authorities);
+                    }
+                }
             }
             return answer;
         }
@@ -148,7 +195,7 @@ impl Authority {
     }
 
     /// Addresses of MX/SRV/NS targets that live in our zones (RFC 1035 §3.3.9 additional processing).
-    fn add_target_addresses(&self, answer: &mut Answer) {
+    fn add_target_addresses(&self, answer: &mut Answer, dnssec_ok: bool) {
         let mut targets: Vec<&Name> = Vec::new();
         for r in &answer.answers {
             let t = match &r.data {
@@ -172,6 +219,9 @@ impl Authority {
             for rt in [RecordType::A, RecordType::AAAA] {
                 if let Some(set) = node.get(&rt) {
                     extra.extend(set.iter().cloned());
+                    if dnssec_ok && zone.is_signed() {
+                        push_signatures(node, rt, &mut extra);
+                    }
                 }
             }
         }
@@ -197,9 +247,19 @@ impl Authority {
 }
 
 impl ZoneIndex {
-    fn new(zone: &Zone) -> ZoneIndex {
+    fn new(zone: &Zone, signed: Option<&[Record]>) -> ZoneIndex {
         let mut nodes: HashMap<Name, BTreeMap<RecordType, Vec<Record>>> = HashMap::new();
-        let records: Vec<Record> = zone.records().cloned().collect();
+        let records: Vec<Record> = zone
+            .records()
+            .chain(signed.unwrap_or_default())
+            .cloned()
+            .collect();
+        let mut nsec_owners: Vec<Name> = records
+            .iter()
+            .filter(|r| r.record_type() == RecordType::NSEC)
+            .map(|r| r.name.to_lowercase())
+            .collect();
+        nsec_owners.sort();
         for r in &records {
             nodes
                 .entry(r.name.to_lowercase())
@@ -220,15 +280,109 @@ impl ZoneIndex {
             nodes,
             records,
             axfr: zone.axfr.clone(),
+            nsec_owners,
         }
     }
 
-    /// The SOA for a negative answer, with the TTL RFC 2308 §3 asks for: min(SOA TTL, MINIMUM).
-    fn negative_soa(&self) -> Record {
-        let mut soa = self.soa.clone();
-        if let RData::SOA(s) = &soa.data {
-            soa.ttl = soa.ttl.min(s.minimum);
-        }
-        soa
+    fn is_signed(&self) -> bool {
+        !self.nsec_owners.is_empty()
     }
+
+    /// The SOA for a negative answer, with the TTL RFC 2308 §3 asks for: min(SOA TTL, MINIMUM),
+    /// followed by its RRSIG (at the same TTL) when `dnssec`.
+    fn push_negative_soa(&self, out: &mut Vec<Record>, dnssec: bool) {
+        let RData::SOA(s) = &self.soa.data else {
+            return;
+        };
+        let ttl = self.soa.ttl.min(s.minimum);
+        let mut soa = self.soa.clone();
+        soa.ttl = ttl;
+        out.push(soa);
+        if dnssec && let Some(apex) = self.nodes.get(&self.origin) {
+            let from = out.len();
+            push_signatures(apex, RecordType::SOA, out);
+            for sig in &mut out[from..] {
+                sig.ttl = ttl;
+            }
+        }
+    }
+
+    /// NODATA proof (RFC 4035 §3.1.3.1): the NSEC at `name` shows which types exist there. An
+    /// empty non-terminal has no NSEC of its own; the NSEC that covers it (whose next name lies
+    /// below it) proves it holds no data (§3.1.3.2 of the same, as validators read it).
+    fn deny_type(
+        &self,
+        name: &Name,
+        node: &BTreeMap<RecordType, Vec<Record>>,
+        out: &mut Vec<Record>,
+    ) {
+        if node.contains_key(&RecordType::NSEC) {
+            self.push_nsec(name, out);
+        } else {
+            self.push_nsec(self.covering(name), out);
+        }
+    }
+
+    /// NXDOMAIN proof (RFC 4035 §3.1.3.2): the NSEC covering `name`, and the one covering the
+    /// wildcard at its closest encloser (our zones have no wildcards, so one always exists).
+    fn deny_name(&self, name: &Name, out: &mut Vec<Record>) {
+        let covering = self.covering(name);
+        self.push_nsec(covering, out);
+        let mut encloser = name.base_name();
+        while !self.nodes.contains_key(&encloser) && encloser != self.origin {
+            encloser = encloser.base_name();
+        }
+        let Ok(wildcard) = Name::from_labels([&b"*"[..]]).and_then(|w| w.append_domain(&encloser))
+        else {
+            return;
+        };
+        let wildcard_cover = self.covering(&wildcard);
+        if wildcard_cover != covering {
+            self.push_nsec(wildcard_cover, out);
+        }
+    }
+
+    /// The NSEC owner that precedes `name` in canonical order (`name` itself has no NSEC).
+    fn covering(&self, name: &Name) -> &Name {
+        let lower = name.to_lowercase();
+        let i = self.nsec_owners.partition_point(|o| *o < lower);
+        // The apex sorts before every name of the zone, so `i` is at least 1 for names in it.
+        &self.nsec_owners[i.saturating_sub(1)]
+    }
+
+    /// The NSEC record at `owner` and its RRSIG.
+    fn push_nsec(&self, owner: &Name, out: &mut Vec<Record>) {
+        if let Some(node) = self.nodes.get(owner)
+            && let Some(nsec) = node.get(&RecordType::NSEC)
+        {
+            out.extend(nsec.iter().cloned());
+            push_signatures(node, RecordType::NSEC, out);
+        }
+    }
+}
+
+/// The RRSIGs at `node` that cover the RRset with the lowest type number.
+fn first_signature_set(node: &BTreeMap<RecordType, Vec<Record>>) -> Vec<Record> {
+    let first = node.keys().find(|t| **t != RecordType::RRSIG).copied();
+    let mut out = Vec::new();
+    if let Some(t) = first {
+        push_signatures(node, t, &mut out);
+    }
+    out
+}
+
+/// The RRSIGs at `node` that cover its `rtype` RRset.
+fn push_signatures(
+    node: &BTreeMap<RecordType, Vec<Record>>,
+    rtype: RecordType,
+    out: &mut Vec<Record>,
+) {
+    let Some(sigs) = node.get(&RecordType::RRSIG) else {
+        return;
+    };
+    out.extend(
+        sigs.iter()
+            .filter(|r| matches!(&r.data, RData::DNSSEC(DNSSECRData::RRSIG(s)) if s.input().type_covered == rtype))
+            .cloned(),
+    );
 }

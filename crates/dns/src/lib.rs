@@ -12,6 +12,7 @@
 //!   `udp` is the batched (`recvmmsg`/`sendmmsg`) UDP worker loop.
 
 pub mod authority;
+pub mod dnssec;
 pub mod notify;
 pub mod prepared;
 pub mod responder;

@@ -78,6 +78,31 @@ struct Entry {
     /// The answer to a query with an EDNS(0) OPT record; our OPT (no options) is its last
     /// [`OPT_LEN`] octets, so that the DO bit can be patched.
     edns: Option<Box<[u8]>>,
+    /// In a signed zone, the answer to a query with the DO bit: with RRSIGs and NSEC proofs.
+    dnssec: Option<Box<[u8]>>,
+    /// Whether the name is in a signed zone (else DO changes nothing and `edns` serves).
+    signed: bool,
+}
+
+/// The three forms a query can take that change the answer's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    /// No OPT record: at most 512 octets, no OPT in the answer.
+    Plain,
+    /// An OPT record without the DO bit.
+    Edns,
+    /// An OPT record with the DO bit: signed zones add their DNSSEC records.
+    DnssecOk,
+}
+
+impl Encoding {
+    fn of(edns: Option<QueryEdns>) -> Encoding {
+        match edns {
+            None => Encoding::Plain,
+            Some(e) if e.dnssec_ok => Encoding::DnssecOk,
+            Some(_) => Encoding::Edns,
+        }
+    }
 }
 
 /// Longest wire name (RFC 1035 §2.3.4) plus the two type octets.
@@ -135,33 +160,34 @@ impl Prepared {
             }
             let mut types: Vec<RecordType> = COMMON_TYPES.to_vec();
             types.extend(present.into_iter().filter(|t| !COMMON_TYPES.contains(t)));
+            let signed = authority.is_signed(name);
             for qtype in types {
                 let Some(key) = key_for(name, qtype) else {
                     continue;
                 };
-                let plain = respond_general(
-                    authority,
-                    &query_bytes(name, qtype, false),
-                    Transport::Udp,
-                    peer,
-                );
-                let edns = respond_general(
-                    authority,
-                    &query_bytes(name, qtype, true),
-                    Transport::Udp,
-                    peer,
-                );
-                let usable = |v: Vec<Vec<u8>>| {
-                    v.into_iter()
-                        .next()
-                        .filter(|b| b[2] & 0x02 == 0)
-                        .map(Vec::into_boxed_slice)
+                let answer = |encoding| {
+                    respond_general(
+                        authority,
+                        &query_bytes(name, qtype, encoding),
+                        Transport::Udp,
+                        peer,
+                    )
+                    .into_iter()
+                    .next()
+                    .filter(|b| b[2] & 0x02 == 0)
+                    .map(Vec::into_boxed_slice)
                 };
                 map.insert(
                     key,
                     Entry {
-                        plain: usable(plain),
-                        edns: usable(edns).filter(|b| ends_with_plain_opt(b)),
+                        plain: answer(Encoding::Plain),
+                        edns: answer(Encoding::Edns).filter(|b| ends_with_plain_opt(b)),
+                        dnssec: if signed {
+                            answer(Encoding::DnssecOk).filter(|b| ends_with_plain_opt(b))
+                        } else {
+                            None
+                        },
+                        signed,
                     },
                 );
             }
@@ -208,6 +234,7 @@ impl Prepared {
         };
         let prepared = match q.edns {
             None => entry.plain.as_deref(),
+            Some(e) if e.dnssec_ok && entry.signed => entry.dnssec.as_deref(),
             Some(_) => entry.edns.as_deref(),
         };
         let Some(prepared) = prepared else {
@@ -249,7 +276,8 @@ impl LazyCache {
         use std::hash::BuildHasher as _;
         let mut key = [0u8; MAX_KEY + 1];
         key[..q.key_len].copy_from_slice(&q.key[..q.key_len]);
-        key[q.key_len] = u8::from(q.edns.is_some());
+        let encoding = Encoding::of(q.edns);
+        key[q.key_len] = encoding as u8;
         let key = &key[..=q.key_len];
         let shard = &self.shards[self.hasher.hash_one(key) as usize % self.shards.len()];
         // A poisoned shard only means a worker panicked while holding it; the map is intact.
@@ -259,7 +287,7 @@ impl LazyCache {
         let canonical = canonical_query(
             &q.key[..q.name_len],
             &q.key[q.name_len..q.key_len],
-            q.edns.is_some(),
+            encoding,
         );
         let reply = respond_general(
             authority,
@@ -287,8 +315,10 @@ impl LazyCache {
 }
 
 /// The query [`query_bytes`] writes, from a lower-case wire name and type: ID 0, no flags,
-/// class IN, and for `edns` an OPT record with our payload size and no options.
-fn canonical_query(wire_name: &[u8], qtype: &[u8], edns: bool) -> Vec<u8> {
+/// class IN, and unless `Plain` an OPT record with our payload size, no options, and the DO bit
+/// for `DnssecOk`.
+fn canonical_query(wire_name: &[u8], qtype: &[u8], encoding: Encoding) -> Vec<u8> {
+    let edns = encoding != Encoding::Plain;
     let mut q = Vec::with_capacity(12 + wire_name.len() + 4 + OPT_LEN);
     q.extend_from_slice(&[0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, u8::from(edns)]);
     q.extend_from_slice(wire_name);
@@ -297,7 +327,12 @@ fn canonical_query(wire_name: &[u8], qtype: &[u8], edns: bool) -> Vec<u8> {
     if edns {
         q.extend_from_slice(&[0, 0, 41]);
         q.extend_from_slice(&MAX_UDP_PAYLOAD.to_be_bytes());
-        q.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        let flags = if encoding == Encoding::DnssecOk {
+            0x80
+        } else {
+            0
+        };
+        q.extend_from_slice(&[0, 0, flags, 0, 0, 0]);
     }
     q
 }
@@ -429,15 +464,16 @@ fn key_for(name: &Name, qtype: RecordType) -> Option<Box<[u8]>> {
     Some(key.into_boxed_slice())
 }
 
-/// A query as a typical client sends it: ID 0, no RD, lower-case name, optionally plain EDNS(0).
-fn query_bytes(name: &Name, qtype: RecordType, edns: bool) -> Vec<u8> {
+/// A query as a typical client sends it: ID 0, no RD, lower-case name, EDNS(0) as `encoding` says.
+fn query_bytes(name: &Name, qtype: RecordType, encoding: Encoding) -> Vec<u8> {
     let mut m = Message::new(0, MessageType::Query, OpCode::Query);
     let mut q = Query::query(name.to_lowercase(), qtype);
     q.set_query_class(DNSClass::IN);
     m.queries.push(q);
-    if edns {
+    if encoding != Encoding::Plain {
         let mut e = Edns::new();
         e.set_max_payload(MAX_UDP_PAYLOAD);
+        e.set_dnssec_ok(encoding == Encoding::DnssecOk);
         m.edns = Some(e);
     }
     m.to_vec().unwrap_or_default()
@@ -453,6 +489,52 @@ mod tests {
         let model =
             load_str(DEFAULT_CONFIG, "default.toml".as_ref()).expect("default config is valid");
         Authority::new(&ZoneSet::derive(&model))
+    }
+
+    /// The default configuration's zones, every one signed.
+    fn signed_authority() -> Authority {
+        let model =
+            load_str(DEFAULT_CONFIG, "default.toml".as_ref()).expect("default config is valid");
+        let zones = ZoneSet::derive(&model);
+        let mut keys = crate::dnssec::Keyring::default();
+        for z in zones.zones() {
+            let key = crate::dnssec::ZoneKey::generate(
+                mailbeacon_model::DnssecAlgorithm::EcdsaP256Sha256,
+            )
+            .expect("key");
+            keys.insert(z.origin.clone(), key);
+        }
+        let signed = keys
+            .sign(&zones, crate::dnssec::Validity::at(1_800_000_000))
+            .expect("signs");
+        Authority::signed(&zones, &signed)
+    }
+
+    #[test]
+    fn fast_and_general_paths_agree_on_signed_zones() {
+        let authority = signed_authority();
+        let eager = Prepared::build(&authority);
+        same_answers(&authority, &eager);
+        let lazy = Prepared::lazy(64);
+        same_answers(&authority, &lazy);
+        same_answers(&authority, &lazy);
+        // A DO query gets the signatures; one without DO does not.
+        let name = Name::from_ascii("example.test.").unwrap();
+        let mut out = Vec::new();
+        for prepared in [&eager, &lazy] {
+            let resolver = mixed_case_query(&name, RecordType::MX, 1, Dress::ResolverLike);
+            assert!(prepared.answer(&authority, &resolver, &mut out));
+            let m = Message::from_vec(&out).unwrap();
+            assert!(
+                m.answers
+                    .iter()
+                    .any(|r| r.record_type() == RecordType::RRSIG)
+            );
+            let edns = mixed_case_query(&name, RecordType::MX, 1, Dress::Edns);
+            assert!(prepared.answer(&authority, &edns, &mut out));
+            let m = Message::from_vec(&out).unwrap();
+            assert!(m.answers.iter().all(|r| r.record_type() == RecordType::MX));
+        }
     }
 
     /// How a client may dress a query: the fast path must answer all but the last as the general
@@ -532,10 +614,10 @@ mod tests {
             let name = Name::from_ascii(name).unwrap();
             let key = key_for(&name, t).unwrap();
             let n = key.len() - 2;
-            for edns in [false, true] {
+            for encoding in [Encoding::Plain, Encoding::Edns, Encoding::DnssecOk] {
                 assert_eq!(
-                    canonical_query(&key[..n], &key[n..], edns),
-                    query_bytes(&name, t, edns)
+                    canonical_query(&key[..n], &key[n..], encoding),
+                    query_bytes(&name, t, encoding)
                 );
             }
         }
@@ -617,7 +699,7 @@ mod tests {
         let prepared = Prepared::build(&authority);
         let name = Name::from_ascii("example.test.").unwrap();
         let mut out = Vec::new();
-        let good = query_bytes(&name, RecordType::SOA, true);
+        let good = query_bytes(&name, RecordType::SOA, Encoding::Edns);
         assert!(prepared.answer(&authority, &good, &mut out));
         // EDNS version 1 (BADVERS on the general path) and an extended rcode.
         let n = good.len();
@@ -642,7 +724,7 @@ mod tests {
             &query_bytes(
                 &Name::from_ascii("nx.example.test.").unwrap(),
                 RecordType::A,
-                false
+                Encoding::Plain
             ),
             &mut out
         ));

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::TSIG;
 use hickory_proto::rr::rdata::tsig::TsigError;
-use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 use mailbeacon_model::ZoneSet;
 
 use crate::authority::Authority;
@@ -51,6 +51,18 @@ impl Responder {
     pub fn general_only(zones: &ZoneSet) -> Responder {
         Responder {
             authority: Arc::new(Authority::new(zones)),
+            prepared: Prepared::default(),
+        }
+    }
+
+    /// As [`Responder::general_only`], with the zones in `signed` (origin → the records signing
+    /// added, from [`crate::dnssec::Keyring::sign`]) served signed.
+    pub fn general_only_signed(
+        zones: &ZoneSet,
+        signed: &std::collections::HashMap<hickory_proto::rr::Name, Vec<Record>>,
+    ) -> Responder {
+        Responder {
+            authority: Arc::new(Authority::signed(zones, signed)),
             prepared: Prepared::default(),
         }
     }
@@ -148,6 +160,7 @@ pub fn respond_general(
         Transport::Tcp => MAX_TCP_MESSAGE,
         Transport::Udp => usize::from(request.max_payload().clamp(512, MAX_UDP_PAYLOAD)),
     };
+    let dnssec_ok = request.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok);
     if let Some(edns) = &request.edns {
         let mut ours = Edns::new();
         ours.set_max_payload(MAX_UDP_PAYLOAD);
@@ -157,13 +170,8 @@ pub fn respond_general(
             return vec![finish(response, ResponseCode::BADVERS, limit)];
         }
     }
-    // hickory-proto leaves a TSIG in the additional section when built without DNSSEC support.
-    let tsig = request.additionals.iter().find_map(|r| match &r.data {
-        RData::TSIG(tsig) => Some((&r.name, tsig)),
-        _ => None,
-    });
-    if let Some((key, tsig)) = tsig {
-        return vec![unknown_key(response, key, tsig, limit)];
+    if let Some(signed) = &request.signature {
+        return vec![unknown_key(response, &signed.name, &signed.data, limit)];
     }
     if request.metadata.op_code != OpCode::Query {
         return vec![finish(response, ResponseCode::NotImp, limit)];
@@ -182,14 +190,14 @@ pub fn respond_general(
         RecordType::AXFR => return vec![finish(response, ResponseCode::FormErr, limit)],
         // RFC 1995 §2: an IXFR over UDP that cannot be answered incrementally gets the SOA.
         RecordType::IXFR => {
-            let answer = authority.lookup(question.name(), RecordType::SOA);
+            let answer = authority.lookup(question.name(), RecordType::SOA, dnssec_ok);
             response.metadata.authoritative = answer.authoritative;
             response.answers = answer.answers;
             return vec![finish(response, answer.rcode, limit)];
         }
         _ => {}
     }
-    let answer = authority.lookup(question.name(), question.query_type());
+    let answer = authority.lookup(question.name(), question.query_type(), dnssec_ok);
     response.metadata.authoritative = answer.authoritative;
     response.answers = answer.answers;
     response.authorities = answer.authorities;

@@ -2,12 +2,28 @@
 //! completely before anything is swapped in, so a reload that fails half-way changes nothing.
 //! Used by the lab and by `mailbeacon serve`.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use mailbeacon_dns::Responder;
+use mailbeacon_dns::dnssec::{KeyFileError, KeyStore, Keyring, SignError, Validity};
 use mailbeacon_http::{Shared, Site, TlsError, TlsSetup};
 use mailbeacon_model::{Model, ZoneSet};
+
+/// Why a generation could not be built (the running one stays).
+#[derive(Debug, thiserror::Error)]
+pub enum GenerationError {
+    /// HTTPS certificates.
+    #[error("tls: {0}")]
+    Tls(#[from] TlsError),
+    /// A DNSSEC key file.
+    #[error("dnssec: {0}")]
+    Key(#[from] KeyFileError),
+    /// Signing a zone.
+    #[error("dnssec: {0}")]
+    Sign(#[from] SignError),
+}
 
 /// Everything served for one configuration.
 pub struct Generation {
@@ -17,28 +33,53 @@ pub struct Generation {
     pub site: Site,
     /// HTTPS certificates (`None` when TLS is off).
     pub tls: Option<TlsSetup>,
+    /// The zones served, with their serials.
+    pub zones: ZoneSet,
+    /// The signing keys of signed zones.
+    pub keys: Keyring,
+    /// When signatures must be made again (`None`: no zone is signed).
+    pub resign_at: Option<u32>,
+    /// DNSSEC key files created for this generation (zones signed for the first time).
+    pub new_key_files: Vec<PathBuf>,
 }
 
 impl Generation {
-    /// Builds the state for `model`. `zones` carries the serials the caller chose; `https_port` is
-    /// where HTTPS listens (ignored when TLS is off).
+    /// Builds the state for `model` at time `now`: `zones` are the zones validation derived,
+    /// `assign_serials` gives them their SOA serials (after signed zones have been stamped with
+    /// their signing period, so that new signatures mean a new serial); keys of signed zones come
+    /// from (or are created in) `state_dir/dnssec/`. `https_port` is where clients reach HTTPS
+    /// (ignored when TLS is off).
     pub fn build(
         model: &Model,
-        zones: &ZoneSet,
+        mut zones: ZoneSet,
+        now: u32,
+        assign_serials: impl FnOnce(ZoneSet) -> ZoneSet,
         https_port: Option<u16>,
-    ) -> Result<Generation, TlsError> {
+    ) -> Result<Generation, GenerationError> {
+        let store = KeyStore::in_state_dir(&model.server.state_dir);
+        let (keys, new_key_files) = Keyring::from_store(&store, &zones, u64::from(now))?;
+        let validity = Validity::at(now);
+        keys.stamp(&mut zones, validity);
+        let zones = assign_serials(zones);
+        let signed = keys.sign(&zones, validity)?;
         let tls = mailbeacon_http::tls::setup(model)?;
         Ok(Generation {
-            responder: Responder::general_only(zones),
+            responder: Responder::general_only_signed(&zones, &signed),
             site: Site::new(model, https_port.filter(|_| tls.is_some())),
             tls,
+            resign_at: (!keys.is_empty()).then_some(validity.next_period),
+            keys,
+            zones,
+            new_key_files,
         })
     }
 
     /// Swaps this state in: queries and requests already running finish with the old one.
-    pub fn install(self, dns: &ArcSwap<Responder>, http: &Shared) {
+    /// Returns the zones and keys now served.
+    pub fn install(self, dns: &ArcSwap<Responder>, http: &Shared) -> (ZoneSet, Keyring) {
         dns.store(Arc::new(self.responder));
         http.site.store(Arc::new(self.site));
         http.tls.store(self.tls.map(|t| t.config));
+        (self.zones, self.keys)
     }
 }

@@ -27,7 +27,7 @@ use mailbeacon_model::{Model, SerialBook, TlsMode, ZoneSet, name};
 use serde::Serialize;
 
 pub use capture::{Capture, Captured, Exchange};
-pub use generation::Generation;
+pub use generation::{Generation, GenerationError};
 /// The built-in default configuration (`example.test`), e.g. for [`Lab::reload_with`].
 pub use mailbeacon_model::DEFAULT_CONFIG;
 
@@ -48,9 +48,9 @@ pub enum LabError {
     /// A listener could not be bound.
     #[error("{0}")]
     Bind(String),
-    /// HTTPS could not be set up.
-    #[error("tls: {0}")]
-    Tls(#[from] mailbeacon_http::TlsError),
+    /// HTTPS or DNSSEC could not be set up.
+    #[error("{0}")]
+    Generation(#[from] GenerationError),
 }
 
 /// Where the configuration comes from.
@@ -255,8 +255,7 @@ impl Lab {
             &self.domains,
             &self.state_dir,
         )?;
-        Generation::build(&model, &lab_zones(&model), self.https_port)?
-            .install(&self.dns, &self.http);
+        lab_generation(&model, self.https_port)?.install(&self.dns, &self.http);
         if let Some(rt) = &self.runtime {
             prepare_in_background(rt, &self.dns, &self.stopped);
         }
@@ -388,7 +387,7 @@ impl LabBuilder {
         })?;
         let https = http_server.https_addrs();
         let https_port = https.first().map(SocketAddr::port);
-        let generation = Generation::build(&model, &lab_zones(&model), https_port)?;
+        let generation = lab_generation(&model, https_port)?;
         let tls = generation
             .tls
             .as_ref()
@@ -436,11 +435,20 @@ impl LabBuilder {
     }
 }
 
-/// The zones of `model` with serials from the clock: a lab keeps no serial book.
-fn lab_zones(model: &Model) -> ZoneSet {
-    let mut zones = ZoneSet::derive(model);
-    zones.assign_serials(&mut SerialBook::default(), unix_now());
-    zones
+/// What the lab serves for `model`, with serials from the clock: a lab keeps no serial book.
+/// DNSSEC keys live in its state directory (a temporary one unless the builder names one).
+fn lab_generation(model: &Model, https_port: Option<u16>) -> Result<Generation, GenerationError> {
+    let now = unix_now();
+    Generation::build(
+        model,
+        ZoneSet::derive(model),
+        now,
+        |mut zones| {
+            zones.assign_serials(&mut SerialBook::default(), now);
+            zones
+        },
+        https_port,
+    )
 }
 
 /// Precomputes the DNS fast path off the serving threads and swaps it in, unless a reload has

@@ -276,6 +276,12 @@ pub struct DomainSection {
     /// Further records in zone-file syntax, names relative to the zone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub records: Option<Spanned<String>>,
+    /// Sign the zone (DNSSEC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dnssec: Option<bool>,
+    /// The signing algorithm: `ECDSAP256SHA256` (13, the default) or `ED25519` (15).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dnssec_algorithm: Option<Spanned<String>>,
 }
 
 /// An alias: either just its name, or a table that also switches features for it.

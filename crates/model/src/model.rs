@@ -526,6 +526,42 @@ pub struct DomainDns {
     pub notify: Vec<SocketAddr>,
     /// Extra records from the `records` key, already placed in this zone.
     pub extra: Vec<Record>,
+    /// How the zone is signed (`None`: unsigned).
+    pub dnssec: Option<DnssecAlgorithm>,
+}
+
+/// A DNSSEC signing algorithm mailbeacon offers (RFC 8624 lists both as MUST for validators).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DnssecAlgorithm {
+    /// ECDSA over P-256 with SHA-256, algorithm 13: the default, validated everywhere.
+    EcdsaP256Sha256,
+    /// Ed25519, algorithm 15: smaller signatures, validated by current resolvers.
+    Ed25519,
+}
+
+impl DnssecAlgorithm {
+    /// The IANA mnemonic, as configured and as zone files print it.
+    pub fn mnemonic(self) -> &'static str {
+        match self {
+            DnssecAlgorithm::EcdsaP256Sha256 => "ECDSAP256SHA256",
+            DnssecAlgorithm::Ed25519 => "ED25519",
+        }
+    }
+
+    /// The IANA algorithm number.
+    pub fn number(self) -> u8 {
+        match self {
+            DnssecAlgorithm::EcdsaP256Sha256 => 13,
+            DnssecAlgorithm::Ed25519 => 15,
+        }
+    }
+
+    /// The algorithm named by `text` (mnemonic in any letter case, or number).
+    pub fn parse(text: &str) -> Option<DnssecAlgorithm> {
+        [DnssecAlgorithm::EcdsaP256Sha256, DnssecAlgorithm::Ed25519]
+            .into_iter()
+            .find(|a| a.mnemonic().eq_ignore_ascii_case(text) || a.number().to_string() == text)
+    }
 }
 
 /// One MX record.

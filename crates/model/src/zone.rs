@@ -13,7 +13,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use ipnet::IpNet;
 use sha2::{Digest, Sha256};
 
-use crate::model::{DavUrl, Domain, Model, Protocol, Security};
+use crate::model::{DavUrl, DnssecAlgorithm, Domain, Model, Protocol, Security};
 use crate::name;
 use crate::serial::SerialBook;
 
@@ -34,6 +34,8 @@ pub struct Zone {
     pub axfr: Vec<IpNet>,
     /// Secondaries to send a NOTIFY when the zone's serial changes.
     pub notify: Vec<SocketAddr>,
+    /// How the zone is signed (`None`: unsigned); signing itself happens in the DNS server.
+    pub dnssec: Option<DnssecAlgorithm>,
     content_hash: String,
 }
 
@@ -77,6 +79,26 @@ impl ZoneSet {
     /// The zone with apex `origin`.
     pub fn get(&self, origin: &Name) -> Option<&Zone> {
         self.zones.iter().find(|z| &z.origin == origin)
+    }
+
+    /// Mixes `extra(zone)` (when it returns something) into each zone's content hash: content
+    /// that is served but not derived here, such as DNSSEC signatures, so that the serial moves
+    /// when it does. Call before [`ZoneSet::assign_serials`].
+    pub fn stamp_content(&mut self, extra: impl Fn(&Zone) -> Option<String>) {
+        for z in &mut self.zones {
+            if let Some(extra) = extra(z) {
+                let mut h = Sha256::new();
+                h.update(z.content_hash.as_bytes());
+                h.update(b"\n");
+                h.update(extra.as_bytes());
+                z.content_hash = h
+                    .finalize()
+                    .iter()
+                    .take(16)
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+            }
+        }
     }
 
     /// Sets each zone's SOA serial from `book`, which remembers the last serial and content hash
@@ -571,6 +593,7 @@ fn derive_zone(
         groups,
         axfr: d.dns.axfr.clone(),
         notify: d.dns.notify.clone(),
+        dnssec: d.dns.dnssec,
         content_hash,
     }
 }

@@ -12,7 +12,8 @@ use toml::Spanned;
 use super::{Diagnostics, DomainSpans, int_in};
 use crate::config::{AliasEntry, ConfigFile, DomainSection, SoaSection};
 use crate::model::{
-    DkimKey, Domain, DomainDns, Features, HostTemplate, Model, MxEntry, SoaSettings, SrvParams,
+    DkimKey, DnssecAlgorithm, Domain, DomainDns, Features, HostTemplate, Model, MxEntry,
+    SoaSettings, SrvParams,
 };
 use crate::mta_sts::{MAX_AGE_LIMIT, MtaStsMode, MtaStsPolicy};
 use crate::name;
@@ -214,6 +215,7 @@ fn domain(
     let autodiscover_srv = autodiscover_srv(m, &domain_name, spans, diags);
     let axfr = axfr(m, diags);
     let notify = notify(m, diags);
+    let dnssec = dnssec(m, diags);
     let extra = match m.get("records", |d| &d.records) {
         Some((r, key)) => {
             spans.record(&domain_name, "records", key.clone(), r.span());
@@ -244,6 +246,7 @@ fn domain(
             axfr,
             notify,
             extra,
+            dnssec,
         },
     })
 }
@@ -850,6 +853,30 @@ fn axfr(m: &Merged<'_>, diags: &mut Diagnostics) -> Vec<IpNet> {
         "an IP address or network (192.0.2.0/24)",
         diags,
     )
+}
+
+/// `dnssec = true` with the algorithm of `dnssec_algorithm` (ECDSA P-256 unless it says otherwise).
+fn dnssec(m: &Merged<'_>, diags: &mut Diagnostics) -> Option<DnssecAlgorithm> {
+    let on = m.get("dnssec", |d| &d.dnssec).is_some_and(|(v, _)| *v);
+    let algorithm = match m.get("dnssec_algorithm", |d| &d.dnssec_algorithm) {
+        None => DnssecAlgorithm::EcdsaP256Sha256,
+        Some((v, key)) => match DnssecAlgorithm::parse(v.get_ref()) {
+            Some(a) => a,
+            None => {
+                diags.push(
+                    Some(v.span()),
+                    key,
+                    super::wording::unknown(
+                        "dnssec_algorithm",
+                        v.get_ref(),
+                        &["ECDSAP256SHA256", "ED25519"],
+                    ),
+                );
+                DnssecAlgorithm::EcdsaP256Sha256
+            }
+        },
+    };
+    on.then_some(algorithm)
 }
 
 /// `notify` targets: `192.0.2.1`, `192.0.2.1:5300`, `2001:db8::1` or `[2001:db8::1]:5300`.

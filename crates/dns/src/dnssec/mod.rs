@@ -1,0 +1,105 @@
+//! DNSSEC: zone signing keys, their files, and the signed form of a zone.
+//!
+//! - [`key`]: a zone's combined signing key and the records that publish it (DNSKEY, CDS,
+//!   CDNSKEY, DS);
+//! - [`keystore`]: key files in the state directory, created on first use;
+//! - [`sign`]: the records a zone gains when signed (pure: zone + key + time in, records out).
+//!
+//! Crypto is hickory-proto's (ring underneath): this module only decides what is signed, when,
+//! and how it is stored.
+
+pub mod key;
+pub mod keystore;
+pub mod sign;
+
+pub use key::{KeyError, ZoneKey};
+pub use keystore::{KeyFileError, KeyStore};
+pub use sign::{SignError, Validity, sign_zone};
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use hickory_proto::rr::{Name, Record};
+use mailbeacon_model::ZoneSet;
+
+/// The signing key of every signed zone, by origin.
+#[derive(Debug, Default)]
+pub struct Keyring {
+    keys: HashMap<Name, ZoneKey>,
+}
+
+impl Keyring {
+    /// Keys held in memory only, made now for every zone of `zones` that asks to be signed: for
+    /// the lab, whose zones live as long as the process.
+    pub fn ephemeral(zones: &ZoneSet) -> Result<Keyring, KeyError> {
+        let mut ring = Keyring::default();
+        for z in zones.zones() {
+            if let Some(algorithm) = z.dnssec {
+                ring.insert(z.origin.clone(), ZoneKey::generate(algorithm)?);
+            }
+        }
+        Ok(ring)
+    }
+
+    /// The stored key of every zone of `zones` that asks to be signed, created (and stored) for
+    /// zones that have none yet; also returns the files created.
+    pub fn from_store(
+        store: &KeyStore,
+        zones: &ZoneSet,
+        now: u64,
+    ) -> Result<(Keyring, Vec<PathBuf>), KeyFileError> {
+        let mut ring = Keyring::default();
+        let mut created = Vec::new();
+        for z in zones.zones() {
+            if let Some(algorithm) = z.dnssec {
+                let (key, new) = store.load_or_create(&z.origin, algorithm, now)?;
+                if new {
+                    created.push(store.file_for(&z.origin));
+                }
+                ring.insert(z.origin.clone(), key);
+            }
+        }
+        Ok((ring, created))
+    }
+
+    /// Adds (or replaces) the key of `origin`.
+    pub fn insert(&mut self, origin: Name, key: ZoneKey) {
+        self.keys.insert(origin.to_lowercase(), key);
+    }
+
+    /// The key of `origin`.
+    pub fn get(&self, origin: &Name) -> Option<&ZoneKey> {
+        self.keys.get(origin)
+    }
+
+    /// Whether no zone is signed.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Marks every zone with a key as signed with it for `validity`, in its content hash: new
+    /// signatures (a new period, a new key) are new content, so the SOA serial moves and
+    /// secondaries transfer them. Call before assigning serials.
+    pub fn stamp(&self, zones: &mut ZoneSet, validity: Validity) {
+        zones.stamp_content(|z| {
+            self.get(&z.origin)
+                .map(|k| format!("{} key {}", validity.stamp(), k.tag()))
+        });
+    }
+
+    /// The records each zone with a key gains when signed (origin → records), for
+    /// [`crate::Authority::signed`].
+    pub fn sign(
+        &self,
+        zones: &ZoneSet,
+        validity: Validity,
+    ) -> Result<HashMap<Name, Vec<Record>>, SignError> {
+        let mut out = HashMap::new();
+        for z in zones.zones() {
+            if let Some(key) = self.get(&z.origin) {
+                out.insert(z.origin.clone(), sign_zone(z, key, validity)?);
+            }
+        }
+        Ok(out)
+    }
+}
