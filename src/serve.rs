@@ -201,7 +201,10 @@ async fn run(
     let metrics_task =
         metrics_listener.map(|l| tokio::spawn(crate::metrics::serve(l, metrics.clone())));
     let http_task = tokio::spawn(http.run(http_shared.clone()));
-    notify::send(notify::notices(None, &zones));
+    notify::send(
+        notify::notices(None, &zones),
+        dns_shared.load().authority().tsig(),
+    );
     control.announce();
     let status = |n: usize| format!("serving {}", crate::count(n, "domain"));
     crate::systemd::ready(&status(model.domains.len()));
@@ -232,7 +235,10 @@ async fn run(
                 if event == Event::Hangup {
                     metrics.reloaded(true);
                 }
-                notify::send(notify::notices(Some(&serving), &applied.zones));
+                notify::send(
+                    notify::notices(Some(&serving), &applied.zones),
+                    dns_shared.load().authority().tsig(),
+                );
                 crate::systemd::ready(&status(applied.zones.zones().len()));
                 serving = applied.zones;
                 serving_model = applied.model;

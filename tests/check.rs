@@ -476,3 +476,53 @@ fn included_files_are_validated_where_they_are_and_reloaded() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(served.kdig(&["z.example", "SOA"]).contains("NOERROR"));
 }
+
+#[test]
+fn tsig_and_dnssec_mistakes_name_file_line_and_key() {
+    let cases = [
+        (
+            "[tsig.xfr]\nsecret = \"not base64!\"\n",
+            "tsig.xfr.secret: the secret is not base64",
+        ),
+        ("[tsig.xfr]\nsecret = \"c2hvcnQ=\"\n", "use at least 32"),
+        (
+            "[tsig.xfr]\nalgorithm = \"hmac-sha265\"\nsecret = \"c2VjcmV0LXNoYXJlZC13aXRoLXRoZS1zZWNvbmRhcnk=\"\n",
+            "did you mean `hmac-sha256`",
+        ),
+        ("[tsig.xfr]\n", "needs `secret` (base64) or `secret_file`"),
+        (
+            "[tsig.xfr]\nsecret_file = \"missing.secret\"\n",
+            "tsig.xfr.secret_file: cannot read",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let (err, path) = refused(&format!("{GOOD}\n{extra}"));
+        assert!(err.contains(expected), "{extra}: {err}");
+        assert!(err.contains(&format!("{path}:")), "{err}");
+    }
+    let key = "\n[tsig.xfr]\nsecret = \"c2VjcmV0LXNoYXJlZC13aXRoLXRoZS1zZWNvbmRhcnk=\"\n";
+    let with = |line: &str| GOOD.replace("mx = [", &format!("{line}\nmx = [")) + key;
+    for (line, expected) in [
+        ("axfr = [\"192.0.2.1 key xrf\"]", "did you mean `xfr`"),
+        (
+            "axfr = [\"192.0.2.1 xfr\"]",
+            "is not `ADDRESS`, `key NAME` or `ADDRESS key NAME`",
+        ),
+        (
+            "notify = [\"key xfr\"]",
+            "is not an address with an optional port",
+        ),
+        (
+            "dnssec_algorithm = \"RSASHA1\"",
+            "unknown dnssec_algorithm `RSASHA1`",
+        ),
+    ] {
+        let (err, _) = refused(&with(line));
+        assert!(err.contains(expected), "{line}: {err}");
+        assert!(err.contains("domain[0]."), "{line}: {err}");
+    }
+    let (code, _, err, _) = check(&with(
+        "axfr = [\"key xfr\", \"192.0.2.0/24 key xfr\"]\nnotify = [\"192.0.2.53:5300 key xfr\"]\ndnssec = true",
+    ));
+    assert_eq!(code, 0, "{err}");
+}

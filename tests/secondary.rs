@@ -25,6 +25,34 @@ axfr = ["127.0.0.1"]
 notify = ["127.0.0.1:SECONDARY_PORT"]
 "#;
 
+/// The TSIG key of the signed variants: name, secret (32 octets, base64).
+const KEY: (&str, &str) = ("xfr", "c2VjcmV0LXNoYXJlZC13aXRoLXRoZS1zZWNvbmRhcnk=");
+
+/// The configuration with transfers and NOTIFY authorised by `KEY` instead of by address alone;
+/// `example.net` is DNSSEC-signed and has 300 more records, so that its transfer takes several
+/// messages and the secondaries check the chained TSIG of each.
+fn signed_config(port: u16) -> String {
+    let extra: String = (0..300)
+        .map(|i| format!("h{i} IN TXT \"filler {i}\"\n"))
+        .collect();
+    CONFIG
+        .replacen(
+            "axfr = [\"127.0.0.1\"]",
+            &format!("axfr = [\"127.0.0.1 key xfr\"]\ndnssec = true\nrecords = '''\n{extra}'''"),
+            1,
+        )
+        .replace(
+            "notify = [\"127.0.0.1:SECONDARY_PORT\"]",
+            &format!("notify = [\"127.0.0.1:{port} key xfr\"]"),
+        )
+        + &format!("\n[tsig.{}]\nsecret = \"{}\"\n", KEY.0, KEY.1)
+}
+
+/// kdig's `-y` argument for `KEY`, or for a secret of our choosing.
+fn kdig_key(secret: &str) -> String {
+    format!("hmac-sha256:{}:{secret}", KEY.0)
+}
+
 /// A secondary name server process (knotd or nsd), killed on drop.
 struct Secondary {
     child: Child,
@@ -41,14 +69,25 @@ impl Drop for Secondary {
 
 impl Secondary {
     /// Starts knotd as a secondary for `zones`, transferring from `primary`.
-    fn knot(port: u16, primary: std::net::SocketAddr, zones: &[&str]) -> Secondary {
+    fn knot(port: u16, primary: std::net::SocketAddr, zones: &[&str], signed: bool) -> Secondary {
         let dir = tempfile::tempdir().expect("temp dir");
         let d = dir.path().display();
+        let (keys, key_ref) = if signed {
+            (
+                format!(
+                    "key:\n  - id: {}\n    algorithm: hmac-sha256\n    secret: {}\n",
+                    KEY.0, KEY.1
+                ),
+                format!("\n    key: {}", KEY.0),
+            )
+        } else {
+            (String::new(), String::new())
+        };
         let mut conf = format!(
             "server:\n  listen: 127.0.0.1@{port}\n  rundir: {d}\n\
-             database:\n  storage: {d}/db\n\
-             remote:\n  - id: primary\n    address: {}@{}\n\
-             acl:\n  - id: from_primary\n    address: 127.0.0.1\n    action: [notify, transfer]\n\
+             database:\n  storage: {d}/db\n{keys}\
+             remote:\n  - id: primary\n    address: {}@{}{key_ref}\n\
+             acl:\n  - id: from_primary\n    address: 127.0.0.1{key_ref}\n    action: [notify, transfer]\n\
              template:\n  - id: default\n    storage: {d}/zones\n    zonefile-load: none\n    journal-content: none\n\
              zone:\n",
             primary.ip(),
@@ -63,7 +102,7 @@ impl Secondary {
     }
 
     /// Starts NSD as a secondary for `zones`, transferring from `primary`.
-    fn nsd(port: u16, primary: std::net::SocketAddr, zones: &[&str]) -> Secondary {
+    fn nsd(port: u16, primary: std::net::SocketAddr, zones: &[&str], signed: bool) -> Secondary {
         let dir = tempfile::tempdir().expect("temp dir");
         let d = dir.path().display();
         let mut conf = format!(
@@ -72,9 +111,18 @@ impl Secondary {
              \x20 xfrdfile: \"{d}/xfrd.state\"\n  xfrdir: \"{d}\"\n  username: \"\"\n  verbosity: 1\n\
              remote-control:\n  control-enable: no\n"
         );
+        let key = if signed {
+            conf.push_str(&format!(
+                "key:\n  name: {}\n  algorithm: hmac-sha256\n  secret: \"{}\"\n",
+                KEY.0, KEY.1
+            ));
+            KEY.0
+        } else {
+            "NOKEY"
+        };
         for z in zones {
             conf.push_str(&format!(
-                "zone:\n  name: {z}\n  zonefile: {z}.zone\n  request-xfr: AXFR {}@{} NOKEY\n  allow-notify: 127.0.0.1 NOKEY\n  provide-xfr: 127.0.0.1 NOKEY\n",
+                "zone:\n  name: {z}\n  zonefile: {z}.zone\n  request-xfr: AXFR {}@{} {key}\n  allow-notify: 127.0.0.1 {key}\n  provide-xfr: 127.0.0.1 {key}\n",
                 primary.ip(),
                 primary.port()
             ));
@@ -116,6 +164,8 @@ fn records(axfr: &str) -> Vec<String> {
     let mut lines: Vec<String> = axfr
         .lines()
         .filter(|l| !l.starts_with(';') && !l.trim().is_empty())
+        // The TSIG of a signed transfer is not zone content.
+        .filter(|l| !l.contains("\tTSIG\t"))
         .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
         .collect();
     lines.sort();
@@ -125,27 +175,70 @@ fn records(axfr: &str) -> Vec<String> {
 
 #[test]
 fn knot_transfers_every_zone_and_follows_a_reload_by_notify() {
-    follows(Secondary::knot);
+    follows(Secondary::knot, false);
 }
 
 #[test]
 fn nsd_transfers_every_zone_and_follows_a_reload_by_notify() {
-    follows(Secondary::nsd);
+    follows(Secondary::nsd, false);
 }
 
-/// The whole story against one kind of secondary.
-fn follows(start: fn(u16, std::net::SocketAddr, &[&str]) -> Secondary) {
+#[test]
+fn knot_transfers_and_follows_with_tsig() {
+    follows(Secondary::knot, true);
+}
+
+#[test]
+fn nsd_transfers_and_follows_with_tsig() {
+    follows(Secondary::nsd, true);
+}
+
+/// The whole story against one kind of secondary; with `signed`, transfers need the TSIG key and
+/// NOTIFY is signed with it (the secondary accepts only signed ones).
+fn follows(start: fn(u16, std::net::SocketAddr, &[&str], bool) -> Secondary, signed: bool) {
     let port = free_port();
-    let config = CONFIG.replace("SECONDARY_PORT", &port.to_string());
+    let config = if signed {
+        signed_config(port)
+    } else {
+        CONFIG.replace("SECONDARY_PORT", &port.to_string())
+    };
     let s = Served::start(&config);
-    let secondary = start(port, s.dns, &["example.net", "alias.example"]);
+    let secondary = start(port, s.dns, &["example.net", "alias.example"], signed);
+    let key = kdig_key(KEY.1);
+    let with_key: &[&str] = if signed { &["-y", &key] } else { &[] };
+
+    if signed {
+        // Unsigned, with a wrong secret, with a key we do not hold: no zone.
+        let unsigned = s.kdig(&["example.net", "AXFR"]);
+        assert!(unsigned.contains("REFUSED"), "{unsigned}");
+        let wrong = s.kdig(&[
+            "example.net",
+            "AXFR",
+            "-y",
+            &kdig_key("d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldC13cm9uZw=="),
+        ]);
+        assert!(
+            wrong.contains("BADSIG") && !wrong.contains("SOA\t"),
+            "{wrong}"
+        );
+        let unknown = s.kdig(&[
+            "example.net",
+            "AXFR",
+            "-y",
+            &format!("hmac-sha256:other:{}", KEY.1),
+        ]);
+        assert!(
+            unknown.contains("BADKEY") && !unknown.contains("SOA\t"),
+            "{unknown}"
+        );
+    }
 
     for zone in ["example.net", "alias.example"] {
-        let primary = records(&s.kdig(&[zone, "AXFR"]));
+        let primary = records(&s.kdig(&[&[zone, "AXFR"][..], with_key].concat()));
         assert!(primary.len() > 5, "{primary:?}");
         let mut copy = Vec::new();
         let same = eventually(Duration::from_secs(15), || {
-            copy = records(&secondary.kdig(&[zone, "AXFR"]));
+            copy = records(&secondary.kdig(&[&[zone, "AXFR"][..], with_key].concat()));
             copy == primary
         });
         assert!(

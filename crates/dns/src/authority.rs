@@ -7,8 +7,9 @@ use std::net::IpAddr;
 use hickory_proto::dnssec::rdata::DNSSECRData;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
-use ipnet::IpNet;
-use mailbeacon_model::{Zone, ZoneSet};
+use mailbeacon_model::{TransferRule, Zone, ZoneSet};
+
+use crate::tsig::TsigKeys;
 
 /// How many CNAMEs are followed inside our zones before giving up (a loop guard).
 const MAX_CNAME_CHAIN: usize = 8;
@@ -21,6 +22,8 @@ pub struct Authority {
     /// Origin → index into `zones` (`Name`'s `Hash`/`Eq` ignore letter case): finding a name's
     /// zone costs one probe per label instead of a comparison with every zone.
     by_origin: HashMap<Name, usize>,
+    /// TSIG keys that may sign transfer requests.
+    tsig: TsigKeys,
 }
 
 #[derive(Debug)]
@@ -32,7 +35,7 @@ struct ZoneIndex {
     nodes: HashMap<Name, BTreeMap<RecordType, Vec<Record>>>,
     /// Every record in zone-file order, for AXFR (a signed zone's DNSSEC records last).
     records: Vec<Record>,
-    axfr: Vec<IpNet>,
+    axfr: Vec<TransferRule>,
     /// For a signed zone: the owners of its NSEC records in canonical order, to find the one
     /// that covers a name that does not exist. Empty for an unsigned zone.
     nsec_owners: Vec<Name>,
@@ -85,7 +88,22 @@ impl Authority {
             .enumerate()
             .map(|(i, z)| (z.origin.clone(), i))
             .collect();
-        Authority { zones, by_origin }
+        Authority {
+            zones,
+            by_origin,
+            tsig: TsigKeys::default(),
+        }
+    }
+
+    /// The same zones, with `tsig` the keys that may sign requests.
+    pub fn with_tsig(mut self, tsig: TsigKeys) -> Authority {
+        self.tsig = tsig;
+        self
+    }
+
+    /// The TSIG keys.
+    pub fn tsig(&self) -> &TsigKeys {
+        &self.tsig
     }
 
     /// Every `(name, types present)` of every zone, for precomputing answers.
@@ -228,15 +246,16 @@ impl Authority {
         answer.additionals = extra;
     }
 
-    /// The records of the zone `origin` for a transfer to `peer`: SOA, everything else, SOA again;
-    /// `None` when the zone is not ours or `peer` is not allowed.
-    pub fn transfer(&self, origin: &Name, peer: IpAddr) -> Option<Vec<Record>> {
+    /// The records of the zone `origin` for a transfer to `peer` whose request was signed with
+    /// `key` (already verified): SOA, everything else, SOA again; `None` when the zone is not
+    /// ours or no transfer rule of the zone allows it.
+    pub fn transfer(&self, origin: &Name, peer: IpAddr, key: Option<&Name>) -> Option<Vec<Record>> {
         let zone = self.zones.iter().find(|z| &z.origin == origin)?;
         let peer = match peer {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(peer, IpAddr::V4),
             v4 => v4,
         };
-        if !zone.axfr.iter().any(|net| net.contains(&peer)) {
+        if !zone.axfr.iter().any(|rule| rule.allows(peer, key)) {
             return None;
         }
         let mut out = Vec::with_capacity(zone.records.len() + 1);

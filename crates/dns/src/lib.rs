@@ -6,6 +6,7 @@
 //! - [`responder`]: DNS messages in, DNS messages out (header checks, EDNS, truncation, errors);
 //! - [`prepared`]: the fast path, every answer the zones can give precomputed as wire bytes;
 //! - [`notify`]: DNS NOTIFY to secondaries when a zone's serial changes (RFC 1996);
+//! - [`tsig`]: TSIG-signed requests checked and their answers signed (RFC 8945);
 //! - [`rrl`]: response rate limiting for UDP, so the server cannot be used as an amplifier;
 //! - [`wire`]: a message's question read straight from its bytes;
 //! - [`server`]: the UDP and TCP listeners that move bytes between sockets and the above;
@@ -18,6 +19,7 @@ pub mod prepared;
 pub mod responder;
 pub mod rrl;
 pub mod server;
+pub mod tsig;
 mod udp;
 pub mod wire;
 

@@ -8,8 +8,10 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::{Name, RData, Record, RecordType};
-use mailbeacon_model::ZoneSet;
+use hickory_proto::rr::{Name, RData, Record, RecordType, TSigner};
+use mailbeacon_model::{NotifyTarget, ZoneSet};
+
+use crate::tsig::TsigKeys;
 
 /// Attempts per secondary; the wait doubles after each (1 s, 2 s, 4 s, 8 s, 16 s: about half a
 /// minute in all, like BIND's and Knot's few retries, far shorter than any refresh timer).
@@ -22,8 +24,8 @@ const FIRST_WAIT: Duration = Duration::from_secs(1);
 pub struct Notice {
     /// The zone's apex.
     pub zone: Name,
-    /// The secondaries to tell.
-    pub targets: Vec<SocketAddr>,
+    /// The secondaries to tell (each with the TSIG key to sign with, if any).
+    pub targets: Vec<NotifyTarget>,
     soa: Record,
 }
 
@@ -58,11 +60,18 @@ pub fn notices(old: Option<&ZoneSet>, new: &ZoneSet) -> Vec<Notice> {
 
 /// The NOTIFY message with `id`: opcode NOTIFY, AA set, the zone's SOA as the question and, as
 /// RFC 1996 §3.7 allows, the current SOA in the answer section (a hint of the new serial).
-pub fn message(notice: &Notice, id: u16) -> Vec<u8> {
+/// With `signer`, the message carries a TSIG record made at `now` (RFC 8945; secondaries that
+/// only accept signed NOTIFY from us check it).
+pub fn message(notice: &Notice, id: u16, signer: Option<&TSigner>, now: u64) -> Vec<u8> {
     let mut m = Message::new(id, MessageType::Query, OpCode::Notify);
     m.metadata.authoritative = true;
     m.add_query(Query::query(notice.zone.clone(), RecordType::SOA));
     m.add_answer(notice.soa.clone());
+    if let Some(signer) = signer
+        && let Ok((tsig, _)) = signer.sign_message(&m, now)
+    {
+        m.signature = Some(tsig);
+    }
     // An SOA record of our own zone always encodes; an empty message would only be refused.
     m.to_vec().unwrap_or_default()
 }
@@ -99,12 +108,15 @@ pub fn acknowledgement(reply: &[u8], id: u16, zone: &Name) -> Result<(), NotAckn
 /// Sends every notice to each of its targets in the background, retrying until acknowledged.
 /// Results are logged: an acknowledgement at `info`, a target that never acknowledged at `warn`.
 /// Must be called inside a tokio runtime.
-pub fn send(notices: Vec<Notice>) {
+/// NOTIFY to targets with a key is signed with that key from `keys`.
+pub fn send(notices: Vec<Notice>, keys: &TsigKeys) {
     for notice in notices {
-        for &target in &notice.targets {
+        for t in &notice.targets {
             let notice = notice.clone();
+            let target = t.addr;
+            let signer = t.key.as_ref().and_then(|k| keys.signer(k)).cloned();
             tokio::spawn(async move {
-                match notify_one(&notice, target).await {
+                match notify_one(&notice, target, signer.as_ref()).await {
                     Ok(()) => tracing::info!(
                         "NOTIFY {} serial {} to {target}: acknowledged",
                         notice.zone,
@@ -122,7 +134,11 @@ pub fn send(notices: Vec<Notice>) {
 }
 
 /// One secondary: send, wait, resend with a doubled wait, until acknowledged or out of attempts.
-async fn notify_one(notice: &Notice, target: SocketAddr) -> Result<(), String> {
+async fn notify_one(
+    notice: &Notice,
+    target: SocketAddr,
+    signer: Option<&TSigner>,
+) -> Result<(), String> {
     let local: SocketAddr = if target.is_ipv4() {
         (Ipv4Addr::UNSPECIFIED, 0).into()
     } else {
@@ -136,7 +152,10 @@ async fn notify_one(notice: &Notice, target: SocketAddr) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot reach: {e}"))?;
     let id = random_id();
-    let packet = message(notice, id);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let packet = message(notice, id, signer, now);
     let mut wait = FIRST_WAIT;
     let mut last = String::from("no answer");
     let mut buf = [0u8; 4096];
@@ -216,13 +235,15 @@ name = "quiet.example"
         let all = notices(None, &first);
         let names: Vec<String> = all.iter().map(|n| n.zone.to_string()).collect();
         assert_eq!(names, ["example.net.", "alias.example."]);
+        let addrs: Vec<SocketAddr> = all[0].targets.iter().map(|t| t.addr).collect();
         assert_eq!(
-            all[0].targets,
+            addrs,
             [
-                "192.0.2.53:53".parse().unwrap(),
+                "192.0.2.53:53".parse::<SocketAddr>().unwrap(),
                 "[2001:db8::53]:5300".parse().unwrap()
             ]
         );
+        assert!(all[0].targets.iter().all(|t| t.key.is_none()));
         assert_eq!(all[0].serial(), 100);
 
         assert!(notices(Some(&first), &first).is_empty(), "nothing changed");
@@ -242,7 +263,7 @@ name = "quiet.example"
     #[test]
     fn the_message_is_a_notify_for_the_zone_with_its_soa() {
         let all = notices(None, &zones(CONFIG, 7));
-        let m = Message::from_vec(&message(&all[0], 0x1234)).expect("decodes");
+        let m = Message::from_vec(&message(&all[0], 0x1234, None, 0)).expect("decodes");
         assert_eq!(m.metadata.id, 0x1234);
         assert_eq!(m.metadata.op_code, OpCode::Notify);
         assert_eq!(m.metadata.message_type, MessageType::Query);

@@ -15,6 +15,7 @@ use mailbeacon_model::ZoneSet;
 
 use crate::authority::Authority;
 use crate::prepared::Prepared;
+use crate::tsig::{Signing, TsigKeys, Verdict};
 
 /// The UDP payload size we advertise and never exceed (the DNS flag day 2020 value, which avoids
 /// IP fragmentation).
@@ -57,12 +58,14 @@ impl Responder {
 
     /// As [`Responder::general_only`], with the zones in `signed` (origin → the records signing
     /// added, from [`crate::dnssec::Keyring::sign`]) served signed.
+    /// and `tsig` the keys that may sign requests.
     pub fn general_only_signed(
         zones: &ZoneSet,
         signed: &std::collections::HashMap<hickory_proto::rr::Name, Vec<Record>>,
+        tsig: TsigKeys,
     ) -> Responder {
         Responder {
-            authority: Arc::new(Authority::signed(zones, signed)),
+            authority: Arc::new(Authority::signed(zones, signed).with_tsig(tsig)),
             prepared: Prepared::default(),
         }
     }
@@ -170,9 +173,72 @@ pub fn respond_general(
             return vec![finish(response, ResponseCode::BADVERS, limit)];
         }
     }
-    if let Some(signed) = &request.signature {
-        return vec![unknown_key(response, &signed.name, &signed.data, limit)];
+    // A signed request (RFC 8945 §5.2): checked before anything else; the answer is signed too.
+    let signing = match &request.signature {
+        None => None,
+        Some(signed) => {
+            let now = unix_now();
+            match authority
+                .tsig()
+                .verify(query, &signed.name, request.metadata.id, now)
+            {
+                Verdict::Valid(s) => Some(s),
+                Verdict::UnknownKey => {
+                    return vec![unsigned_error(
+                        response,
+                        &signed.name,
+                        &signed.data,
+                        now,
+                        TsigError::BadKey,
+                        limit,
+                    )];
+                }
+                Verdict::BadSignature(_) => {
+                    return vec![unsigned_error(
+                        response,
+                        &signed.name,
+                        &signed.data,
+                        now,
+                        TsigError::BadSig,
+                        limit,
+                    )];
+                }
+                Verdict::BadTime(s) => {
+                    let mut out = vec![finish(response, ResponseCode::NotAuth, limit)];
+                    s.sign(&mut out, Some(TsigError::BadTime));
+                    return out;
+                }
+            }
+        }
+    };
+    let mut out = answer_request(
+        authority,
+        &request,
+        response,
+        transport,
+        peer,
+        limit,
+        dnssec_ok,
+        signing.as_ref(),
+    );
+    if let Some(s) = &signing {
+        s.sign(&mut out, None);
     }
+    out
+}
+
+/// The answer to a request whose header, EDNS and signature have been checked.
+#[allow(clippy::too_many_arguments)]
+fn answer_request(
+    authority: &Authority,
+    request: &Message,
+    mut response: Message,
+    transport: Transport,
+    peer: IpAddr,
+    limit: usize,
+    dnssec_ok: bool,
+    signing: Option<&Signing>,
+) -> Vec<Vec<u8>> {
     if request.metadata.op_code != OpCode::Query {
         return vec![finish(response, ResponseCode::NotImp, limit)];
     }
@@ -185,7 +251,13 @@ pub fn respond_general(
     }
     match question.query_type() {
         RecordType::AXFR | RecordType::IXFR if transport == Transport::Tcp => {
-            return transfer(authority, response, question, peer);
+            return transfer(
+                authority,
+                response,
+                question,
+                peer,
+                signing.map(Signing::key_name),
+            );
         }
         RecordType::AXFR => return vec![finish(response, ResponseCode::FormErr, limit)],
         // RFC 1995 §2: an IXFR over UDP that cannot be answered incrementally gets the SOA.
@@ -205,24 +277,34 @@ pub fn respond_general(
     vec![finish(response, answer.rcode, limit)]
 }
 
-/// The answer to a TSIG-signed request: we hold no keys, so RFC 8945 §5.2.1 applies — NOTAUTH,
-/// and an unsigned TSIG record naming the client's key with error BADKEY, so that a secondary
-/// configured with a key logs why its transfer failed instead of rejecting an unsigned answer.
-fn unknown_key(mut response: Message, key: &Name, signature: &TSIG, limit: usize) -> Vec<u8> {
-    let tsig = TSIG::new(
+/// NOTAUTH with an unsigned TSIG record naming the client's key and `error` (BADKEY for a key we
+/// do not hold, BADSIG for a MAC that does not verify; RFC 8945 §5.2.1–2), so that a secondary
+/// logs why its transfer failed instead of rejecting an unsigned answer.
+fn unsigned_error(
+    response: Message,
+    key: &Name,
+    signature: &TSIG,
+    now: u64,
+    error: TsigError,
+    limit: usize,
+) -> Vec<u8> {
+    let mut out = finish(response, ResponseCode::NotAuth, limit);
+    // RFC 8945 §4.2: the Original ID of the request's TSIG, echoed.
+    crate::tsig::append_unsigned(
+        &mut out,
+        key,
         signature.algorithm.clone(),
-        signature.time,
-        signature.fudge,
-        Vec::new(),
-        // RFC 8945 §4.2: the Original ID of the request's TSIG, echoed.
         signature.oid,
-        Some(TsigError::BadKey),
-        Vec::new(),
+        now,
+        error,
     );
-    let mut record = Record::from_rdata(key.clone(), 0, tsig);
-    record.dns_class = DNSClass::ANY;
-    response.signature = Some(Box::new(record));
-    finish(response, ResponseCode::NotAuth, limit)
+    out
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn transfer(
@@ -230,8 +312,9 @@ fn transfer(
     mut response: Message,
     question: &Query,
     peer: IpAddr,
+    key: Option<&Name>,
 ) -> Vec<Vec<u8>> {
-    let Some(records) = authority.transfer(question.name(), peer) else {
+    let Some(records) = authority.transfer(question.name(), peer, key) else {
         return vec![finish(response, ResponseCode::Refused, MAX_TCP_MESSAGE)];
     };
     response.metadata.authoritative = true;

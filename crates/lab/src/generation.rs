@@ -64,7 +64,11 @@ impl Generation {
         let signed = keys.sign(&zones, validity)?;
         let tls = mailbeacon_http::tls::setup(model)?;
         Ok(Generation {
-            responder: Responder::general_only_signed(&zones, &signed),
+            responder: Responder::general_only_signed(
+                &zones,
+                &signed,
+                mailbeacon_dns::tsig::TsigKeys::new(&model.tsig_keys),
+            ),
             site: Site::new(model, https_port.filter(|_| tls.is_some())),
             tls,
             resign_at: (!keys.is_empty()).then_some(validity.next_period),

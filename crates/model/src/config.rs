@@ -30,6 +30,9 @@ pub struct ConfigFile {
     /// The mail domains served.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub domain: Vec<DomainSection>,
+    /// TSIG keys by name (RFC 8945), for transfers and NOTIFY.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tsig: BTreeMap<String, Spanned<TsigSection>>,
     /// Addresses of host names inside served zones (`"mail.{domain}" = ["192.0.2.1"]`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub hosts: BTreeMap<String, Vec<Spanned<String>>>,
@@ -120,6 +123,21 @@ pub struct CertificateSection {
     pub cert: Spanned<String>,
     /// PEM private key, relative to the config file.
     pub key: Spanned<String>,
+}
+
+/// `[tsig.NAME]`: a TSIG key shared with secondaries.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TsigSection {
+    /// `hmac-sha256` (default) or `hmac-sha512`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<Spanned<String>>,
+    /// The shared secret, base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<Spanned<String>>,
+    /// A file holding the secret (base64), relative to the configuration file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_file: Option<Spanned<String>>,
 }
 
 /// `[service.NAME]`: a provider's mail servers.

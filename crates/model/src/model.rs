@@ -25,6 +25,74 @@ pub struct Model {
     pub domains: Vec<Domain>,
     /// Explicit addresses of in-zone host names, after `{domain}` expansion.
     pub hosts: Vec<HostAddresses>,
+    /// TSIG keys, by name order.
+    pub tsig_keys: Vec<TsigKey>,
+}
+
+/// A TSIG key (RFC 8945) shared with secondaries.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TsigKey {
+    /// The key's name (a domain name, as the secondary knows it).
+    pub name: Name,
+    /// The MAC algorithm.
+    pub algorithm: TsigAlgorithm,
+    /// The shared secret.
+    pub secret: Vec<u8>,
+}
+
+impl std::fmt::Debug for TsigKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secret.
+        f.debug_struct("TsigKey")
+            .field("name", &self.name)
+            .field("algorithm", &self.algorithm)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The TSIG algorithms mailbeacon accepts (RFC 8945 §6: HMAC-SHA256 is the one to implement).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TsigAlgorithm {
+    /// `hmac-sha256`.
+    HmacSha256,
+    /// `hmac-sha512`.
+    HmacSha512,
+}
+
+impl TsigAlgorithm {
+    /// The algorithm's name as configured and on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            TsigAlgorithm::HmacSha256 => "hmac-sha256",
+            TsigAlgorithm::HmacSha512 => "hmac-sha512",
+        }
+    }
+}
+
+/// One rule of who may transfer a zone: from a network, signed with a key, or both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferRule {
+    /// The network the request must come from (`None`: anywhere).
+    pub network: Option<IpNet>,
+    /// The TSIG key the request must be signed with (`None`: unsigned is fine).
+    pub key: Option<Name>,
+}
+
+impl TransferRule {
+    /// Whether a request from `peer`, signed with `key` (if any, already verified), matches.
+    pub fn allows(&self, peer: IpAddr, key: Option<&Name>) -> bool {
+        self.network.is_none_or(|n| n.contains(&peer))
+            && self.key.as_ref().is_none_or(|k| Some(k) == key)
+    }
+}
+
+/// A secondary told of changes with a NOTIFY, signed with `key` when given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyTarget {
+    /// Its address and port.
+    pub addr: SocketAddr,
+    /// The TSIG key to sign the NOTIFY with.
+    pub key: Option<Name>,
 }
 
 /// The addresses of one host name from `[hosts]`.
@@ -520,10 +588,10 @@ pub struct DomainDns {
     pub soa: SoaSettings,
     /// `_autodiscover._tcp` SRV parameters.
     pub autodiscover_srv: SrvParams,
-    /// Who may transfer the zone.
-    pub axfr: Vec<IpNet>,
+    /// Who may transfer the zone (any rule that matches allows).
+    pub axfr: Vec<TransferRule>,
     /// Secondaries told of changes with a NOTIFY (RFC 1996).
-    pub notify: Vec<SocketAddr>,
+    pub notify: Vec<NotifyTarget>,
     /// Extra records from the `records` key, already placed in this zone.
     pub extra: Vec<Record>,
     /// How the zone is signed (`None`: unsigned).

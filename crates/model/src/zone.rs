@@ -6,14 +6,15 @@
 //! configuration with any such issue, so [`ZoneSet::derive`] only ever sees consistent models.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, NS, SOA, SRV, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
-use ipnet::IpNet;
 use sha2::{Digest, Sha256};
 
-use crate::model::{DavUrl, DnssecAlgorithm, Domain, Model, Protocol, Security};
+use crate::model::{
+    DavUrl, DnssecAlgorithm, Domain, Model, NotifyTarget, Protocol, Security, TransferRule,
+};
 use crate::name;
 use crate::serial::SerialBook;
 
@@ -30,10 +31,10 @@ pub struct Zone {
     pub origin: Name,
     /// Records grouped by purpose; the first group holds the SOA alone.
     pub groups: Vec<RecordGroup>,
-    /// Networks allowed to AXFR.
-    pub axfr: Vec<IpNet>,
+    /// Who may AXFR (any rule that matches allows).
+    pub axfr: Vec<TransferRule>,
     /// Secondaries to send a NOTIFY when the zone's serial changes.
-    pub notify: Vec<SocketAddr>,
+    pub notify: Vec<NotifyTarget>,
     /// How the zone is signed (`None`: unsigned); signing itself happens in the DNS server.
     pub dnssec: Option<DnssecAlgorithm>,
     content_hash: String,

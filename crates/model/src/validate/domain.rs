@@ -13,7 +13,7 @@ use super::{Diagnostics, DomainSpans, int_in};
 use crate::config::{AliasEntry, ConfigFile, DomainSection, SoaSection};
 use crate::model::{
     DkimKey, DnssecAlgorithm, Domain, DomainDns, Features, HostTemplate, Model, MxEntry,
-    SoaSettings, SrvParams,
+    NotifyTarget, SoaSettings, SrvParams, TransferRule, TsigKey,
 };
 use crate::mta_sts::{MAX_AGE_LIMIT, MtaStsMode, MtaStsPolicy};
 use crate::name;
@@ -213,8 +213,8 @@ fn domain(
     let name_servers = name_servers(m, &domain_name, spans, diags);
     let soa = soa(m, &domain_name, diags);
     let autodiscover_srv = autodiscover_srv(m, &domain_name, spans, diags);
-    let axfr = axfr(m, diags);
-    let notify = notify(m, diags);
+    let axfr = axfr(m, &model.tsig_keys, diags);
+    let notify = notify(m, &model.tsig_keys, diags);
     let dnssec = dnssec(m, diags);
     let extra = match m.get("records", |d| &d.records) {
         Some((r, key)) => {
@@ -841,16 +841,26 @@ fn autodiscover_srv(
     p
 }
 
-fn axfr(m: &Merged<'_>, diags: &mut Diagnostics) -> Vec<IpNet> {
+fn axfr(m: &Merged<'_>, keys: &[TsigKey], diags: &mut Diagnostics) -> Vec<TransferRule> {
     addresses(
         m.get("axfr", |d| &d.axfr),
         |raw| {
-            raw.parse::<IpNet>()
-                .ok()
-                .or_else(|| raw.parse::<IpAddr>().ok().map(IpNet::from))
-                .map(|n| n.trunc())
+            let (addr, key) = super::tsig::split_entry(raw)?;
+            let network = match addr {
+                None => None,
+                Some(a) => Some(
+                    a.parse::<IpNet>()
+                        .ok()
+                        .or_else(|| a.parse::<IpAddr>().ok().map(IpNet::from))
+                        .map(|n| n.trunc())
+                        .ok_or_else(|| {
+                            format!("`{a}` is not an IP address or network (192.0.2.0/24)")
+                        })?,
+                ),
+            };
+            let key = key.map(|k| super::tsig::find(keys, k)).transpose()?;
+            Ok(TransferRule { network, key })
         },
-        "an IP address or network (192.0.2.0/24)",
         diags,
     )
 }
@@ -879,29 +889,40 @@ fn dnssec(m: &Merged<'_>, diags: &mut Diagnostics) -> Option<DnssecAlgorithm> {
     on.then_some(algorithm)
 }
 
-/// `notify` targets: `192.0.2.1`, `192.0.2.1:5300`, `2001:db8::1` or `[2001:db8::1]:5300`.
-fn notify(m: &Merged<'_>, diags: &mut Diagnostics) -> Vec<SocketAddr> {
+/// `notify` targets: `192.0.2.1`, `192.0.2.1:5300`, `2001:db8::1` or `[2001:db8::1]:5300`, each
+/// optionally followed by `key NAME` to sign the NOTIFY.
+fn notify(m: &Merged<'_>, keys: &[TsigKey], diags: &mut Diagnostics) -> Vec<NotifyTarget> {
     let mut out = addresses(
         m.get("notify", |d| &d.notify),
         |raw| {
-            raw.parse::<SocketAddr>()
+            let (addr, key) = super::tsig::split_entry(raw)?;
+            let not_address = || {
+                format!(
+                    "`{raw}` is not an address with an optional port (192.0.2.1, 192.0.2.1:5300, \
+                     [2001:db8::1]:5300) and an optional `key NAME`"
+                )
+            };
+            let a = addr.ok_or_else(not_address)?;
+            let addr = a
+                .parse::<SocketAddr>()
                 .ok()
-                .or_else(|| raw.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53)))
+                .or_else(|| a.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53)))
                 .filter(|a| a.port() != 0)
+                .ok_or_else(not_address)?;
+            let key = key.map(|k| super::tsig::find(keys, k)).transpose()?;
+            Ok(NotifyTarget { addr, key })
         },
-        "an address with an optional port (192.0.2.1, 192.0.2.1:5300, [2001:db8::1]:5300)",
         diags,
     );
     out.dedup();
     out
 }
 
-/// Parses every entry of an address list with `parse`; each one it refuses is reported as not
-/// being `what`.
+/// Parses every entry of an address list with `parse`; each one it refuses is reported with the
+/// reason it gives.
 fn addresses<T>(
     list: Option<(&Vec<Spanned<String>>, String)>,
-    parse: impl Fn(&str) -> Option<T>,
-    what: &str,
+    parse: impl Fn(&str) -> Result<T, String>,
     diags: &mut Diagnostics,
 ) -> Vec<T> {
     let Some((list, key)) = list else {
@@ -911,12 +932,8 @@ fn addresses<T>(
     for (j, v) in list.iter().enumerate() {
         let raw = v.get_ref().trim();
         match parse(raw) {
-            Some(a) => out.push(a),
-            None => diags.push(
-                Some(v.span()),
-                format!("{key}[{j}]"),
-                format!("`{raw}` is not {what}"),
-            ),
+            Ok(a) => out.push(a),
+            Err(why) => diags.push(Some(v.span()), format!("{key}[{j}]"), why),
         }
     }
     out

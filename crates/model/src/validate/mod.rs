@@ -7,6 +7,7 @@ mod domain;
 mod include;
 mod server;
 mod service;
+mod tsig;
 pub(crate) mod wording;
 
 use std::collections::HashMap;
@@ -139,6 +140,22 @@ pub fn parse(text: &str, diags: &mut Diagnostics) -> ConfigFile {
             "tls" => file.tls = de(value, "tls", diags),
             "defaults" => file.defaults = de(value, "defaults", diags),
             "hosts" => file.hosts = de(value, "hosts", diags).unwrap_or_default(),
+            "tsig" => {
+                let span = value.span();
+                match value.into_inner() {
+                    DeValue::Table(table) => {
+                        for (name, v) in table {
+                            let name = name.get_ref().to_string();
+                            let key = format!("tsig.{name}");
+                            let vspan = v.span();
+                            if let Some(s) = de(v, &key, diags) {
+                                file.tsig.insert(name, Spanned::new(vspan, s));
+                            }
+                        }
+                    }
+                    _ => diags.push(Some(span), "tsig", "must be a table of keys: [tsig.NAME]"),
+                }
+            }
             // Resolved before parsing, by `include::assemble`.
             "include" => {}
             "service" => {
@@ -185,6 +202,7 @@ pub fn parse(text: &str, diags: &mut Diagnostics) -> ConfigFile {
                     other,
                     &[
                         "server", "tls", "defaults", "service", "domain", "hosts", "include",
+                        "tsig",
                     ],
                 ),
             ),
@@ -237,12 +255,14 @@ fn build(
     let tls = server::tls(file.tls.as_ref(), base, diags);
     let hosts = server::hosts(&file.hosts, diags);
     let services = service::services(&file.service, diags);
+    let tsig_keys = tsig::keys(&file.tsig, base, diags);
     let mut model = Model {
         server,
         tls,
         services,
         domains: Vec::new(),
         hosts,
+        tsig_keys,
     };
     let spans = domain::domains(file, text, &mut model, diags);
     if !diags.list.is_empty() {
