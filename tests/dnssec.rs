@@ -313,3 +313,98 @@ fn keys_survive_a_restart_and_bad_key_files_stop_the_start() {
         "{err}"
     );
 }
+
+/// A new EC key and self-signed certificate at `dir/name`; returns the SHA-256 of its public key
+/// as openssl computes it (the `3 1 1` TLSA data).
+fn certificate(dir: &std::path::Path, name: &str) -> String {
+    let cert = dir.join(name);
+    let ok = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ])
+        .arg("-keyout")
+        .arg(dir.join(format!("{name}.key")))
+        .arg("-out")
+        .arg(&cert)
+        .args(["-days", "3", "-subj", "/CN=mail.example.net"])
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl runs")
+        .success();
+    assert!(ok, "openssl made a certificate");
+    let script = format!(
+        "openssl x509 -in '{}' -noout -pubkey | openssl pkey -pubin -outform DER | sha256sum",
+        cert.display()
+    );
+    let out = Command::new("sh")
+        .args(["-c", &script])
+        .output()
+        .expect("sh runs");
+    stdout(&out)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn tlsa_records_follow_the_certificate_file() {
+    let certs = tempfile::tempdir().expect("temp dir");
+    let first = certificate(certs.path(), "mail.pem");
+    let text = format!(
+        "[server]\nipv4 = [\"192.0.2.1\"]\n\n[service.mail]\n\
+         incoming = [{{ protocol = \"imap\", host = \"mail.{{domain}}\" }}]\n\
+         outgoing = [{{ host = \"mail.{{domain}}\" }}]\n\n[[domain]]\nname = \"example.net\"\n\
+         mx = [\"10 mail.{{domain}}\"]\ndnssec = true\n\
+         tlsa = [{{ host = \"mail.{{domain}}\", cert = \"{}\", ports = [25, 465] }}]\n",
+        certs.path().join("mail.pem").display()
+    );
+    let served = Served::start(&text);
+    let tlsa = |port: u16| {
+        served
+            .kdig(&[&format!("_{port}._tcp.mail.example.net"), "TLSA", "+short"])
+            .trim()
+            .to_lowercase()
+    };
+    assert_eq!(tlsa(25), format!("3 1 1 {first}"));
+    assert_eq!(tlsa(465), format!("3 1 1 {first}"));
+    let signed = served.kdig(&["_25._tcp.mail.example.net", "TLSA", "+dnssec"]);
+    assert!(signed.contains("RRSIG"), "{signed}");
+
+    // The certificate is renewed with a new key; a reload publishes the new record.
+    let second = certificate(certs.path(), "mail.pem");
+    assert_ne!(first, second);
+    served.hup();
+    assert!(
+        eventually(Duration::from_secs(10), || tlsa(25)
+            == format!("3 1 1 {second}")),
+        "TLSA did not follow the new certificate: {}",
+        tlsa(25)
+    );
+
+    // Without DNSSEC, or with a file that is not a certificate: refused, naming the key.
+    let unsigned = ScratchConfig::new(&text.replace("dnssec = true\n", ""));
+    let out = run(&["check", "--config", &unsigned.arg()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("domain[0].tlsa[0]: TLSA records need dnssec = true"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(certs.path().join("mail.pem"), "not a certificate").unwrap();
+    let broken = ScratchConfig::new(&text);
+    let out = run(&["check", "--config", &broken.arg()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("domain[0].tlsa[0].cert:")
+            && stderr(&out).contains("holds no PEM certificate"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -300,6 +300,22 @@ pub struct DomainSection {
     /// The signing algorithm: `ECDSAP256SHA256` (13, the default) or `ED25519` (15).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dnssec_algorithm: Option<Spanned<String>>,
+    /// DANE: TLSA records computed from the mail servers' certificate files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tlsa: Option<Vec<Spanned<TlsaSection>>>,
+}
+
+/// `tlsa = [{ host = "mail.{domain}", cert = "/etc/postfix/cert.pem", ports = [25] }]`.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsaSection {
+    /// The mail host whose certificate it is (in this zone).
+    pub host: Spanned<String>,
+    /// Its certificate file (PEM; the first certificate is the server's own).
+    pub cert: Spanned<String>,
+    /// The ports it serves TLS on (default: 25).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ports: Option<Vec<Spanned<i64>>>,
 }
 
 /// An alias: either just its name, or a table that also switches features for it.

@@ -596,6 +596,8 @@ pub struct DomainDns {
     pub extra: Vec<Record>,
     /// How the zone is signed (`None`: unsigned).
     pub dnssec: Option<DnssecAlgorithm>,
+    /// DANE TLSA records (`3 1 1`) of in-zone mail hosts, computed from certificate files.
+    pub tlsa: Vec<Record>,
 }
 
 /// A DNSSEC signing algorithm mailbeacon offers (RFC 8624 lists both as MUST for validators).

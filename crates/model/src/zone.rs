@@ -572,6 +572,12 @@ fn derive_zone(
             host_records,
         ));
     }
+    if !d.dns.tlsa.is_empty() {
+        groups.push(group(
+            "DANE (RFC 7672): TLSA 3 1 1 of the mail hosts' certificates (`tlsa`).",
+            d.dns.tlsa.clone(),
+        ));
+    }
     if !extra.is_empty() {
         let mut extra = extra.clone();
         extra.sort_by(|a, b| {

@@ -3,10 +3,12 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
+use std::path::Path;
 
 use hickory_proto::rr::rdata::CAA;
 use hickory_proto::rr::{Name, RData, Record};
 use ipnet::IpNet;
+
 use toml::Spanned;
 
 use super::{Diagnostics, DomainSpans, int_in};
@@ -24,6 +26,7 @@ pub const DEFAULT_TTL: u32 = 3600;
 pub(super) fn domains(
     file: &ConfigFile,
     text: &str,
+    base: &Path,
     model: &mut Model,
     diags: &mut Diagnostics,
 ) -> DomainSpans {
@@ -75,7 +78,8 @@ pub(super) fn domains(
             continue;
         }
         spans.record(&domain_name, "name", key, name_v.span());
-        let Some(primary) = domain(&merged, domain_name, text, model, &mut spans, diags) else {
+        let Some(primary) = domain(&merged, domain_name, text, base, model, &mut spans, diags)
+        else {
             continue;
         };
         let aliases = section.aliases.as_deref().unwrap_or_default();
@@ -168,6 +172,7 @@ fn domain(
     m: &Merged<'_>,
     domain_name: Name,
     text: &str,
+    base: &Path,
     model: &Model,
     spans: &mut DomainSpans,
     diags: &mut Diagnostics,
@@ -216,6 +221,14 @@ fn domain(
     let axfr = axfr(m, &model.tsig_keys, diags);
     let notify = notify(m, &model.tsig_keys, diags);
     let dnssec = dnssec(m, diags);
+    let tlsa = super::dane::tlsa(
+        m.get("tlsa", |d| &d.tlsa),
+        &domain_name,
+        dnssec.is_some(),
+        ttl,
+        base,
+        diags,
+    );
     let extra = match m.get("records", |d| &d.records) {
         Some((r, key)) => {
             spans.record(&domain_name, "records", key.clone(), r.span());
@@ -247,6 +260,7 @@ fn domain(
             notify,
             extra,
             dnssec,
+            tlsa,
         },
     })
 }
@@ -1017,6 +1031,8 @@ fn alias(primary: &Domain, alias_name: Name, entry: &AliasEntry) -> Domain {
         })
         .collect();
     dns.soa.contact = rebase(&dns.soa.contact, &primary.name, &alias_name);
+    // `{domain}` in a TLSA host is the primary's name: its records live in the primary's zone.
+    dns.tlsa.clear();
     Domain {
         name: alias_name,
         alias_of: Some(primary.name.clone()),

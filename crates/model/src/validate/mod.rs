@@ -3,6 +3,7 @@
 //! Parsing happens entry by entry (each `[service.X]`, each `[[domain]]`, …) so that one bad entry
 //! does not hide the problems of the next: `check` reports them all.
 
+mod dane;
 mod domain;
 mod include;
 mod server;
@@ -264,7 +265,7 @@ fn build(
         hosts,
         tsig_keys,
     };
-    let spans = domain::domains(file, text, &mut model, diags);
+    let spans = domain::domains(file, text, base, &mut model, diags);
     if !diags.list.is_empty() {
         return Some((model, None));
     }
