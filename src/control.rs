@@ -16,7 +16,7 @@ const REPORT_WAIT: Duration = Duration::from_secs(30);
 
 /// The control files of the server using `model`'s state directory.
 pub struct ControlFiles {
-    pid: PathBuf,
+    pub(crate) pid: PathBuf,
     reloads: PathBuf,
     lock: PathBuf,
 }

@@ -6,15 +6,13 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 
 mod control;
+mod dnssec;
 mod lab;
 mod metrics;
 mod privileges;
 mod serve;
 mod systemd;
-use hickory_proto::dnssec::PublicKey as _;
-use mailbeacon_model::{
-    LoadError, Model, SerialBook, ZoneSet, check_file, check_str, name, zonefile,
-};
+use mailbeacon_model::{LoadError, Model, SerialBook, ZoneSet, check_file, check_str, zonefile};
 
 /// Autoconfiguration DNS and HTTP server for small mail hosts.
 #[derive(Debug, Parser)]
@@ -85,6 +83,19 @@ enum Command {
         #[arg(long)]
         create: bool,
     },
+    /// Roll a signed zone's key, one step at a time: `start` pre-publishes a new key (and its
+    /// CDS), `switch` signs with it, `finish` removes the old one. Each step refuses to run before
+    /// the zone's TTLs allow (unless --force) and reloads the running server.
+    Rollover {
+        /// The zone.
+        domain: String,
+        /// The step: start, switch, finish, or status.
+        #[arg(value_enum)]
+        step: dnssec::Step,
+        /// Take the step even if caches may still need the old state.
+        #[arg(long)]
+        force: bool,
+    },
     /// Print the manual page (roff) to standard output: `mailbeacon man | man -l -`.
     Man,
     /// Print shell completions for SHELL (bash, zsh, fish, elvish, powershell).
@@ -122,7 +133,14 @@ fn main() -> ExitCode {
             file,
             skip_unsupported,
         } => import(&file, skip_unsupported),
-        Command::Ds { domain, create } => ds(cli.config.as_deref(), domain.as_deref(), create),
+        Command::Ds { domain, create } => {
+            dnssec::ds(cli.config.as_deref(), domain.as_deref(), create)
+        }
+        Command::Rollover {
+            domain,
+            step,
+            force,
+        } => dnssec::rollover(cli.config.as_deref(), &domain, step, force),
         Command::Man => man(),
         Command::Completions { shell } => {
             let mut out = Vec::new();
@@ -328,111 +346,6 @@ fn records(path: Option<&Path>, only: Option<&str>) -> ExitCode {
         out!("{}", zonefile::zone_file(z));
     }
     ExitCode::SUCCESS
-}
-
-/// `ds`: the records that link each signed zone to its parent.
-fn ds(path: Option<&Path>, only: Option<&str>, create: bool) -> ExitCode {
-    use mailbeacon_dns::dnssec::KeyStore;
-    let (checked, _) = match load_checked(path, true) {
-        Ok(m) => m,
-        Err(code) => return code,
-    };
-    let model = checked.model;
-    let wanted = match only {
-        Some(d) => match model.find_domain(d) {
-            Some(d) if d.dns.dnssec.is_none() => {
-                eprintln!("{}: not signed (set dnssec = true)", d.name);
-                return ExitCode::from(1);
-            }
-            Some(d) => Some(d.name.clone()),
-            None => {
-                eprintln!("{d}: not a domain of this configuration");
-                return ExitCode::from(1);
-            }
-        },
-        None => None,
-    };
-    let store = KeyStore::in_state_dir(&model.server.state_dir);
-    let mut status = ExitCode::SUCCESS;
-    let mut printed = 0;
-    for z in checked.zones.zones() {
-        let Some(algorithm) = z.dnssec else { continue };
-        if wanted.as_ref().is_some_and(|w| *w != z.origin) {
-            continue;
-        }
-        let file = store.file_for(&z.origin);
-        let key = if create {
-            store
-                .load_or_create(&z.origin, algorithm, u64::from(unix_now()))
-                .map(|(k, new)| {
-                    if new {
-                        eprintln!("created {}", file.display());
-                    }
-                    Some(k)
-                })
-        } else {
-            store.load(&z.origin, algorithm)
-        };
-        let key = match key {
-            Ok(Some(k)) => k,
-            Ok(None) => {
-                eprintln!(
-                    "{}: no key yet ({} does not exist): start `mailbeacon serve`, which creates \
-                     it, or run `mailbeacon ds --create` as the user the server runs as",
-                    name::display(&z.origin),
-                    file.display()
-                );
-                status = ExitCode::from(1);
-                continue;
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                status = ExitCode::from(1);
-                continue;
-            }
-        };
-        let ds = match key.ds(&z.origin) {
-            Ok(ds) => ds,
-            Err(e) => {
-                eprintln!("error: {}: {e}", name::display(&z.origin));
-                status = ExitCode::from(1);
-                continue;
-            }
-        };
-        let hex: String = ds.digest().iter().map(|b| format!("{b:02X}")).collect();
-        let public = key.dnskey().public_key().public_bytes();
-        if printed > 0 {
-            outln!();
-        }
-        printed += 1;
-        outln!(
-            "; {}: key tag {}, algorithm {} ({}), {}",
-            name::display(&z.origin),
-            key.tag(),
-            algorithm.number(),
-            algorithm.mnemonic(),
-            file.display()
-        );
-        outln!(
-            "{} IN DS {} {} 2 {hex}",
-            z.origin,
-            key.tag(),
-            algorithm.number()
-        );
-        outln!(
-            "{} IN DNSKEY 257 3 {} {}",
-            z.origin,
-            algorithm.number(),
-            data_encoding::BASE64.encode(public)
-        );
-    }
-    if printed == 0 && status == ExitCode::SUCCESS {
-        eprintln!(
-            "no zone of this configuration is signed (set dnssec = true in a [[domain]] or [defaults])"
-        );
-        return ExitCode::from(1);
-    }
-    status
 }
 
 /// `zones` (as validation derived them) with SOA serials from (and saved to) the state

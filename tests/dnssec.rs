@@ -408,3 +408,88 @@ fn tlsa_records_follow_the_certificate_file() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_key_rollover_keeps_the_zone_valid_at_every_step() {
+    let state = tempfile::tempdir().expect("state dir");
+    let served = Served::start(&CONFIG.replace("STATE", &state.path().display().to_string()));
+    let config = served.config.arg();
+    let zone = "example.net";
+    let ds_of = |lines: &[String]| -> Vec<String> {
+        lines
+            .iter()
+            .filter(|l| l.starts_with("example.net. "))
+            .cloned()
+            .collect()
+    };
+    let old = ds_of(&ds_lines(&served.config));
+    assert_eq!(old.len(), 1);
+    let step = |args: &[&str]| {
+        let mut full = vec!["rollover", "--config", &config, zone];
+        full.extend_from_slice(args);
+        run(&full)
+    };
+    let validates = |anchor: &[String]| {
+        let unbound = Unbound::start(served.dns, &[zone], anchor);
+        let answer = unbound.ask("example.net MX");
+        (flags(&answer).contains(" ad"), status(&answer))
+    };
+
+    // Start: the new key is pre-published; `ds` lists both; either DS validates.
+    let out = step(&["start"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let both = ds_of(&ds_lines(&served.config));
+    assert_eq!(both.len(), 2, "{both:?}");
+    let new: Vec<String> = both.iter().filter(|l| !old.contains(l)).cloned().collect();
+    assert_eq!(new.len(), 1);
+    let cds = served.kdig(&["example.net", "CDS", "+short"]);
+    assert_eq!(cds.lines().count(), 2, "{cds}");
+    assert_eq!(
+        validates(&old),
+        (true, "NOERROR".into()),
+        "old DS after start"
+    );
+    assert_eq!(
+        validates(&new),
+        (true, "NOERROR".into()),
+        "new DS after start"
+    );
+
+    // Switch: refused before the caches can have the new key, then forced.
+    let early = step(&["switch"]);
+    assert!(!early.status.success());
+    assert!(stderr(&early).contains("too early"), "{}", stderr(&early));
+    let out = step(&["switch", "--force"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let cds = served.kdig(&["example.net", "CDS", "+short"]);
+    assert_eq!(cds.lines().count(), 1, "only the new key's CDS: {cds}");
+    assert_eq!(
+        validates(&old),
+        (true, "NOERROR".into()),
+        "old DS after switch"
+    );
+    assert_eq!(
+        validates(&new),
+        (true, "NOERROR".into()),
+        "new DS after switch"
+    );
+
+    // Finish: the old key is gone; only the new DS validates.
+    let out = step(&["finish", "--force"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(ds_of(&ds_lines(&served.config)), new);
+    assert_eq!(
+        validates(&new),
+        (true, "NOERROR".into()),
+        "new DS after finish"
+    );
+    assert_eq!(validates(&old).1, "SERVFAIL", "old DS after finish");
+    // Out of order: there is nothing to finish.
+    let out = step(&["finish"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no rollover is in progress"),
+        "{}",
+        stderr(&out)
+    );
+}

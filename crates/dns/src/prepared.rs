@@ -502,7 +502,7 @@ mod tests {
                 mailbeacon_model::DnssecAlgorithm::EcdsaP256Sha256,
             )
             .expect("key");
-            keys.insert(z.origin.clone(), key);
+            keys.insert(z.origin.clone(), crate::dnssec::ZoneKeys::single(key, 0));
         }
         let signed = keys
             .sign(&zones, crate::dnssec::Validity::at(1_800_000_000))

@@ -11,9 +11,13 @@
 //! [[key]]
 //! algorithm = "ECDSAP256SHA256"
 //! tag = 40516
+//! state = "active"
+//! since = 1796198400
 //! created = 1796198400
 //! private_key = "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg…"
 //! ```
+//!
+//! During a rollover a second `[[key]]` is `incoming` or `outgoing` ([`super::rollover`]).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -23,6 +27,7 @@ use mailbeacon_model::DnssecAlgorithm;
 use serde::{Deserialize, Serialize};
 
 use super::key::ZoneKey;
+use super::rollover::{KeyState, StateKey, ZoneKeys};
 
 /// Why a zone's key file cannot be used; every variant names the file.
 #[derive(Debug, thiserror::Error)]
@@ -58,8 +63,16 @@ struct KeyFile {
 struct StoredKey {
     algorithm: String,
     tag: u16,
+    #[serde(default = "active")]
+    state: String,
+    #[serde(default)]
+    since: u64,
     created: u64,
     private_key: String,
+}
+
+fn active() -> String {
+    KeyState::Active.name().to_owned()
 }
 
 /// The directory of key files.
@@ -83,12 +96,12 @@ impl KeyStore {
         self.dir.join(format!("{name}.key"))
     }
 
-    /// The key of `origin` as stored; `Ok(None)` when it has none yet.
+    /// The keys of `origin` as stored; `Ok(None)` when it has none yet.
     pub fn load(
         &self,
         origin: &Name,
         algorithm: DnssecAlgorithm,
-    ) -> Result<Option<ZoneKey>, KeyFileError> {
+    ) -> Result<Option<ZoneKeys>, KeyFileError> {
         let file = self.file_for(origin);
         let text = match std::fs::read_to_string(&file) {
             Ok(t) => t,
@@ -109,59 +122,69 @@ impl KeyStore {
                 parsed.zone
             )));
         }
-        let [stored] = parsed.key.as_slice() else {
-            return Err(invalid(format!(
-                "holds {} keys; this version signs with exactly one",
-                parsed.key.len()
-            )));
-        };
-        let stored_algorithm = DnssecAlgorithm::parse(&stored.algorithm)
-            .ok_or_else(|| invalid(format!("unknown algorithm {:?}", stored.algorithm)))?;
-        if stored_algorithm != algorithm {
-            return Err(invalid(format!(
-                "the key is {}, the configuration asks for {}: changing the algorithm of a signed \
-                 zone needs a rollover with the registrar; keep dnssec_algorithm = \"{}\" for now",
-                stored_algorithm.mnemonic(),
-                algorithm.mnemonic(),
-                stored_algorithm.mnemonic()
-            )));
+        let mut keys = Vec::new();
+        for stored in &parsed.key {
+            let stored_algorithm = DnssecAlgorithm::parse(&stored.algorithm)
+                .ok_or_else(|| invalid(format!("unknown algorithm {:?}", stored.algorithm)))?;
+            if stored_algorithm != algorithm {
+                return Err(invalid(format!(
+                    "the key is {}, the configuration asks for {}: changing the algorithm of a \
+                     signed zone needs an algorithm rollover with the registrar, which this \
+                     version does not do; keep dnssec_algorithm = \"{}\"",
+                    stored_algorithm.mnemonic(),
+                    algorithm.mnemonic(),
+                    stored_algorithm.mnemonic()
+                )));
+            }
+            let state = KeyState::parse(&stored.state).ok_or_else(|| {
+                invalid(format!(
+                    "unknown key state {:?} (active, incoming or outgoing)",
+                    stored.state
+                ))
+            })?;
+            let der = data_encoding::BASE64
+                .decode(stored.private_key.as_bytes())
+                .map_err(|e| invalid(format!("private_key is not base64: {e}")))?;
+            let key = ZoneKey::from_pkcs8(algorithm, &der).map_err(|e| invalid(e.to_string()))?;
+            if key.tag() != stored.tag {
+                return Err(invalid(format!(
+                    "the private key has tag {}, the file says {}: the file was edited or is corrupt",
+                    key.tag(),
+                    stored.tag
+                )));
+            }
+            keys.push(StateKey {
+                key,
+                state,
+                since: stored.since,
+                created: stored.created,
+            });
         }
-        let der = data_encoding::BASE64
-            .decode(stored.private_key.as_bytes())
-            .map_err(|e| invalid(format!("private_key is not base64: {e}")))?;
-        let key = ZoneKey::from_pkcs8(algorithm, &der).map_err(|e| invalid(e.to_string()))?;
-        if key.tag() != stored.tag {
-            return Err(invalid(format!(
-                "the private key has tag {}, the file says {}: the file was edited or is corrupt",
-                key.tag(),
-                stored.tag
-            )));
-        }
-        Ok(Some(key))
+        ZoneKeys::from_parts(keys).map(Some).map_err(invalid)
     }
 
-    /// The key of `origin`: as stored, or generated and stored now.
+    /// The keys of `origin`: as stored, or one generated and stored now.
     pub fn load_or_create(
         &self,
         origin: &Name,
         algorithm: DnssecAlgorithm,
         now: u64,
-    ) -> Result<(ZoneKey, bool), KeyFileError> {
-        if let Some(key) = self.load(origin, algorithm)? {
-            return Ok((key, false));
+    ) -> Result<(ZoneKeys, bool), KeyFileError> {
+        if let Some(keys) = self.load(origin, algorithm)? {
+            return Ok((keys, false));
         }
-        let file = self.file_for(origin);
         let key = ZoneKey::generate(algorithm).map_err(|e| KeyFileError::Invalid {
-            file: file.clone(),
+            file: self.file_for(origin),
             reason: e.to_string(),
         })?;
-        self.store(origin, &key, now)?;
-        Ok((key, true))
+        let keys = ZoneKeys::single(key, now);
+        self.store(origin, &keys)?;
+        Ok((keys, true))
     }
 
-    /// Writes `key` as the key of `origin`: a temporary file created 0600, then a rename, so a
+    /// Writes `keys` as the keys of `origin`: a temporary file created 0600, then a rename, so a
     /// reader never sees half a key and the secret is never readable by others.
-    fn store(&self, origin: &Name, key: &ZoneKey, now: u64) -> Result<(), KeyFileError> {
+    pub fn store(&self, origin: &Name, keys: &ZoneKeys) -> Result<(), KeyFileError> {
         let file = self.file_for(origin);
         let io = |reason: std::io::Error| KeyFileError::Io {
             file: file.clone(),
@@ -174,20 +197,26 @@ impl KeyStore {
             .map_err(io)?;
         let contents = KeyFile {
             zone: origin.to_lowercase().to_ascii(),
-            key: vec![StoredKey {
-                algorithm: key.algorithm().mnemonic().to_owned(),
-                tag: key.tag(),
-                created: now,
-                private_key: data_encoding::BASE64.encode(key.pkcs8()),
-            }],
+            key: keys
+                .all()
+                .iter()
+                .map(|k| StoredKey {
+                    algorithm: k.key.algorithm().mnemonic().to_owned(),
+                    tag: k.key.tag(),
+                    state: k.state.name().to_owned(),
+                    since: k.since,
+                    created: k.created,
+                    private_key: data_encoding::BASE64.encode(k.key.pkcs8()),
+                })
+                .collect(),
         };
         let body = toml::to_string(&contents).map_err(|e| KeyFileError::Invalid {
             file: file.clone(),
             reason: e.to_string(),
         })?;
         let text = format!(
-            "# mailbeacon DNSSEC signing key. Keep it secret; losing it means a new DS at the \
-             registrar.\n{body}"
+            "# mailbeacon DNSSEC signing keys. Keep them secret; losing the active one means a new \
+             DS at the registrar.\n{body}"
         );
         let tmp = file.with_extension("key.tmp");
         let mut out = std::fs::OpenOptions::new()
@@ -223,7 +252,7 @@ mod tests {
         assert!(created);
         let (again, created) = store.load_or_create(&origin(), alg, 2).unwrap();
         assert!(!created);
-        assert_eq!(key.dnskey(), again.dnskey());
+        assert_eq!(key.active().dnskey(), again.active().dnskey());
         let file = store.file_for(&origin());
         assert!(file.ends_with("dnssec/example.com.key"));
         let mode = std::fs::metadata(&file).unwrap().permissions().mode();
@@ -274,7 +303,13 @@ mod tests {
                 origin(),
                 good.clone(),
                 DnssecAlgorithm::Ed25519,
-                "needs a rollover",
+                "needs an algorithm rollover",
+            ),
+            (
+                origin(),
+                good.replace("state = \"active\"", "state = \"incoming\""),
+                alg,
+                "exactly one active key",
             ),
         ];
         for (zone, text, alg, expected) in cases {

@@ -3,6 +3,7 @@
 //! - [`key`]: a zone's combined signing key and the records that publish it (DNSKEY, CDS,
 //!   CDNSKEY, DS);
 //! - [`keystore`]: key files in the state directory, created on first use;
+//! - [`rollover`]: a zone's keys in their states, and the steps from one key to the next;
 //! - [`sign`]: the records a zone gains when signed (pure: zone + key + time in, records out).
 //!
 //! Crypto is hickory-proto's (ring underneath): this module only decides what is signed, when,
@@ -10,10 +11,12 @@
 
 pub mod key;
 pub mod keystore;
+pub mod rollover;
 pub mod sign;
 
 pub use key::{KeyError, ZoneKey};
 pub use keystore::{KeyFileError, KeyStore};
+pub use rollover::{KeyState, Rollover, RolloverError, ZoneKeys};
 pub use sign::{SignError, Validity, sign_zone};
 
 use std::collections::HashMap;
@@ -25,7 +28,7 @@ use mailbeacon_model::ZoneSet;
 /// The signing key of every signed zone, by origin.
 #[derive(Debug, Default)]
 pub struct Keyring {
-    keys: HashMap<Name, ZoneKey>,
+    keys: HashMap<Name, ZoneKeys>,
 }
 
 impl Keyring {
@@ -35,7 +38,10 @@ impl Keyring {
         let mut ring = Keyring::default();
         for z in zones.zones() {
             if let Some(algorithm) = z.dnssec {
-                ring.insert(z.origin.clone(), ZoneKey::generate(algorithm)?);
+                ring.insert(
+                    z.origin.clone(),
+                    ZoneKeys::single(ZoneKey::generate(algorithm)?, 0),
+                );
             }
         }
         Ok(ring)
@@ -62,13 +68,13 @@ impl Keyring {
         Ok((ring, created))
     }
 
-    /// Adds (or replaces) the key of `origin`.
-    pub fn insert(&mut self, origin: Name, key: ZoneKey) {
-        self.keys.insert(origin.to_lowercase(), key);
+    /// Adds (or replaces) the keys of `origin`.
+    pub fn insert(&mut self, origin: Name, keys: ZoneKeys) {
+        self.keys.insert(origin.to_lowercase(), keys);
     }
 
-    /// The key of `origin`.
-    pub fn get(&self, origin: &Name) -> Option<&ZoneKey> {
+    /// The keys of `origin`.
+    pub fn get(&self, origin: &Name) -> Option<&ZoneKeys> {
         self.keys.get(origin)
     }
 
@@ -82,8 +88,14 @@ impl Keyring {
     /// secondaries transfer them. Call before assigning serials.
     pub fn stamp(&self, zones: &mut ZoneSet, validity: Validity) {
         zones.stamp_content(|z| {
-            self.get(&z.origin)
-                .map(|k| format!("{} key {}", validity.stamp(), k.tag()))
+            self.get(&z.origin).map(|keys| {
+                let states: Vec<String> = keys
+                    .all()
+                    .iter()
+                    .map(|k| format!("{} {}", k.key.tag(), k.state.name()))
+                    .collect();
+                format!("{} keys {}", validity.stamp(), states.join(", "))
+            })
         });
     }
 

@@ -17,6 +17,7 @@ use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, SerialNumber}
 use mailbeacon_model::Zone;
 
 use super::key::{KeyError, ZoneKey, hickory_algorithm};
+use super::rollover::ZoneKeys;
 
 /// How long signatures stay valid, and when they are made again.
 ///
@@ -81,9 +82,15 @@ impl SignError {
     }
 }
 
-/// The records `zone` gains when signed with `key` for `validity`: DNSKEY, CDS and CDNSKEY at
-/// the apex, one NSEC per owner name, and one RRSIG per RRset (the new ones included).
-pub fn sign_zone(zone: &Zone, key: &ZoneKey, validity: Validity) -> Result<Vec<Record>, SignError> {
+/// The records `zone` gains when signed with `keys` for `validity`: a DNSKEY per key, CDS and
+/// CDNSKEY for the keys the parent should trust, one NSEC per owner name, and RRSIGs — by the
+/// active key over every RRset, and by every key over the DNSKEY RRset (so that during a rollover
+/// it validates through the old DS and the new one alike).
+pub fn sign_zone(
+    zone: &Zone,
+    keys: &ZoneKeys,
+    validity: Validity,
+) -> Result<Vec<Record>, SignError> {
     let origin = &zone.origin;
     let key_error = |e: KeyError| SignError::new(origin, e);
     let soa = zone.soa();
@@ -93,23 +100,27 @@ pub fn sign_zone(zone: &Zone, key: &ZoneKey, validity: Validity) -> Result<Vec<R
         RData::SOA(s) => ttl.min(s.minimum),
         _ => ttl,
     };
-    let mut added = vec![
-        Record::from_rdata(
+    let mut added = Vec::new();
+    for k in keys.all() {
+        added.push(Record::from_rdata(
             origin.clone(),
             ttl,
-            RData::DNSSEC(DNSSECRData::DNSKEY(key.dnskey().clone())),
-        ),
-        Record::from_rdata(
+            RData::DNSSEC(DNSSECRData::DNSKEY(k.key.dnskey().clone())),
+        ));
+    }
+    for k in keys.parent_facing() {
+        added.push(Record::from_rdata(
             origin.clone(),
             ttl,
-            RData::DNSSEC(DNSSECRData::CDS(key.cds(origin).map_err(key_error)?)),
-        ),
-        Record::from_rdata(
+            RData::DNSSEC(DNSSECRData::CDS(k.cds(origin).map_err(key_error)?)),
+        ));
+        added.push(Record::from_rdata(
             origin.clone(),
             ttl,
-            RData::DNSSEC(DNSSECRData::CDNSKEY(key.cdnskey())),
-        ),
-    ];
+            RData::DNSSEC(DNSSECRData::CDNSKEY(k.cdnskey())),
+        ));
+    }
+    let key = keys.active();
     // Owner → type → RRset, in canonical order (hickory's `Name` orders as RFC 4034 §6.1 says).
     let mut nodes: BTreeMap<Name, BTreeMap<RecordType, Vec<&Record>>> = BTreeMap::new();
     for r in zone.records().chain(&added) {
@@ -135,7 +146,13 @@ pub fn sign_zone(zone: &Zone, key: &ZoneKey, validity: Validity) -> Result<Vec<R
     let mut signatures = Vec::new();
     for (owner, sets) in &nodes {
         for (rtype, rrset) in sets {
-            signatures.push(sign_rrset(zone, key, validity, owner, *rtype, rrset)?);
+            if *rtype == RecordType::DNSKEY {
+                for k in keys.all() {
+                    signatures.push(sign_rrset(zone, &k.key, validity, owner, *rtype, rrset)?);
+                }
+            } else {
+                signatures.push(sign_rrset(zone, key, validity, owner, *rtype, rrset)?);
+            }
         }
     }
     for nsec in &nsecs {
@@ -229,7 +246,9 @@ dnssec = true
         assert_eq!(zone.dnssec, Some(DnssecAlgorithm::EcdsaP256Sha256));
         for alg in [DnssecAlgorithm::EcdsaP256Sha256, DnssecAlgorithm::Ed25519] {
             let key = ZoneKey::generate(alg).unwrap();
-            let added = sign_zone(&zone, &key, Validity::at(1_800_000_000)).unwrap();
+            let public = key.dnskey().public_key().clone();
+            let keys = ZoneKeys::single(key, 0);
+            let added = sign_zone(&zone, &keys, Validity::at(1_800_000_000)).unwrap();
             let all: Vec<&Record> = zone.records().chain(&added).collect();
             let mut sets: BTreeMap<(Name, RecordType), Vec<&Record>> = BTreeMap::new();
             for r in all.iter().filter(|r| r.record_type() != RecordType::RRSIG) {
@@ -237,7 +256,6 @@ dnssec = true
                     .or_default()
                     .push(r);
             }
-            let public = key.dnskey().public_key();
             for ((owner, rtype), rrset) in &sets {
                 let sigs: Vec<&RRSIG> = all
                     .iter()
