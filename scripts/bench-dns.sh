@@ -15,12 +15,18 @@
 #            CPU-per-query column still compares the servers.
 # Without root only the dnsperf rounds run, over loopback.
 #
-# Usage: scripts/bench-dns.sh [SECONDS] [ROUNDS]
-# Needs: nsd, dnsperf, and for the capacity rounds kxdpgun (knot-dnsutils) and iproute2.
+# With SIGNED=1 the zone is DNSSEC-signed (dnssec = true), the peer is Knot serving mailbeacon's
+# signed zone as transferred by AXFR (pre-signed: Knot serves it as it is), and every query carries
+# the DO bit, as validating resolvers send them (kxdpgun-DO and dnsperf -D).
+#
+# Usage: [SIGNED=1] [PEER=nsd|knot] scripts/bench-dns.sh [SECONDS] [ROUNDS]
+# Needs: nsd or knotd, dnsperf, and for the capacity rounds kxdpgun (knot-dnsutils) and iproute2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-5}
 rounds=${2:-5}
+signed=${SIGNED:-0}
+if [ "$signed" = 1 ]; then peer=${PEER:-knot}; else peer=${PEER:-nsd}; fi
 cargo build --release --quiet
 bin=$(realpath "${CARGO_TARGET_DIR:-target}/release/mailbeacon")
 tmp=$(mktemp -d)
@@ -40,7 +46,11 @@ trap cleanup EXIT
 # runs with `rrl-ratelimit: 0` too (limiting on for all would measure the limiter, not the server).
 config=$tmp/mailbeacon.toml
 sed 's/^\[server\]$/[server]\nrrl = { rate = 0 }/' config/mailbeacon.toml > "$config"
-"$bin" records -c "$config" --domain example.test > "$tmp/example.test.zone"
+if [ "$signed" = 1 ]; then
+    printf '\n[defaults]\ndnssec = true\naxfr = ["0.0.0.0/0"]\n' >> "$config"
+else
+    "$bin" records -c "$config" --domain example.test > "$tmp/example.test.zone"
+fi
 
 # The query mix: what clients ask during autoconfiguration, plus a negative answer.
 cat > "$tmp/queries" <<'Q'
@@ -86,7 +96,19 @@ else
     server=127.0.0.1
 fi
 
-cat > "$tmp/nsd.conf" <<C
+"${netns[@]}" taskset -c 0 "$bin" serve -c "$config" --dns "$server:5392" \
+    --http 127.0.0.1:0 --https 127.0.0.1:0 --ready-file "$tmp/ready" 2>/dev/null &
+for _ in $(seq 100); do [ -f "$tmp/ready" ] && break; sleep 0.05; done
+sleep 0.5
+if [ "$signed" = 1 ]; then
+    # The peer serves exactly the signed zone mailbeacon serves: its AXFR.
+    "${netns[@]}" kdig @"$server" -p 5392 example.test AXFR +nocomments +nostats +noquestion \
+        > "$tmp/example.test.zone"
+fi
+
+case $peer in
+nsd)
+    cat > "$tmp/nsd.conf" <<C
 server:
   ip-address: $server@5391
   server-count: 1
@@ -104,14 +126,38 @@ zone:
   name: example.test
   zonefile: example.test.zone
 C
-
-"${netns[@]}" taskset -c 0 nsd -d -c "$tmp/nsd.conf" >/dev/null 2>&1 &
-"${netns[@]}" taskset -c 0 "$bin" serve -c "$config" --dns "$server:5392" \
-    --http 127.0.0.1:0 --https 127.0.0.1:0 --ready-file "$tmp/ready" 2>/dev/null &
-for _ in $(seq 100); do [ -f "$tmp/ready" ] && break; sleep 0.05; done
-sleep 0.5
+    "${netns[@]}" taskset -c 0 nsd -d -c "$tmp/nsd.conf" >/dev/null 2>&1 &
+    peer_pattern="nsd -d -c $tmp/nsd.conf"
+    ;;
+knot)
+    # One UDP worker, like NSD's server-count 1 and mailbeacon pinned to one core; no RRL module.
+    cat > "$tmp/knot.conf" <<C
+server:
+  listen: $server@5391
+  rundir: $tmp
+  udp-workers: 1
+  tcp-workers: 1
+  background-workers: 1
+database:
+  storage: $tmp/knotdb
+template:
+  - id: default
+    storage: $tmp
+    zonefile-sync: -1
+    journal-content: none
+    semantic-checks: off
+zone:
+  - domain: example.test
+    file: $tmp/example.test.zone
+C
+    "${netns[@]}" taskset -c 0 knotd -c "$tmp/knot.conf" >/dev/null 2>&1 &
+    peer_pattern="knotd -c $tmp/knot.conf"
+    ;;
+*) echo "PEER must be nsd or knot" >&2; exit 2 ;;
+esac
+sleep 1
 # NSD forks a server process and xfrd; all of their CPU time counts.
-nsd_pids=$(pgrep -f "nsd -d -c $tmp/nsd.conf" | tr '\n' ' ')
+nsd_pids=$(pgrep -f "$peer_pattern" | tr '\n' ' ')
 mb_pids=$(pgrep -f "$bin serve -c $config --dns $server:5392" | tr '\n' ' ')
 [ -n "$nsd_pids" ] && [ -n "$mb_pids" ] || { echo "a server did not start" >&2; exit 1; }
 
@@ -138,7 +184,8 @@ replies_sent() { "${netns[@]}" cat "/sys/class/net/${ns}b/statistics/tx_packets"
 dnsperf_round() { # port
     local before after qps
     before=$(cpu_ticks "$2")
-    qps=$(taskset -c 1 dnsperf -s "$server" -p "$1" -d "$tmp/queries" -l "$secs" -c 4 -q 100 2>/dev/null |
+    qps=$(taskset -c 1 dnsperf -s "$server" -p "$1" -d "$tmp/queries" -l "$secs" -c 4 -q 100 \
+        ${dnsperf_do:+-D} 2>/dev/null |
         awk '/Queries per second/ {print $4}')
     after=$(cpu_ticks "$2")
     awk -v q="${qps:-0}" -v s="$secs" -v t=$((after - before)) 'BEGIN { printf "%d %d\n", q * s, t }'
@@ -158,22 +205,28 @@ bench() { # generator [query file]
         awk -v nq="$nq" -v nt="$nt" -v mq="$mq" -v mt="$mt" -v s="$secs" -v hz="$hz" -v r="$r" 'BEGIN {
             nu = nt / hz * 1e6 / nq; mu = mt / hz * 1e6 / mq
             printf "%d %.0f %.2f %.0f %.2f %.3f %.3f\n", r, nq / s, nu, mq / s, mu, mq / nq, mu / nu }' \
-            | tee -a "$tmp/$label.rounds" | awk -v g="$label" '{ printf "%s round %d: nsd %s qps %s µs, mailbeacon %s qps %s µs\n", g, $1, $2, $3, $4, $5 }'
+            | tee -a "$tmp/$label.rounds" | awk -v g="$label" -v p="$peer" '{ printf "%s round %d: %s %s qps %s µs, mailbeacon %s qps %s µs\n", g, $1, p, $2, $3, $4, $5 }'
     done
     local col="$tmp/$label.rounds"
     {
-        printf "%-11s nsd         %-8.0f %s\n" "$label" "$(cut -d' ' -f2 "$col" | median)" "$(cut -d' ' -f3 "$col" | median)"
+        printf "%-11s %-11s %-8.0f %s\n" "$label" "$peer" "$(cut -d' ' -f2 "$col" | median)" "$(cut -d' ' -f3 "$col" | median)"
         printf "%-11s mailbeacon  %-8.0f %s\n" "$label" "$(cut -d' ' -f4 "$col" | median)" "$(cut -d' ' -f5 "$col" | median)"
-        printf "%-11s ratio: %.2fx NSD qps, %.2fx NSD CPU per query (medians of %d rounds of %ss)\n" "$label" \
+        printf "%-11s ratio: %.2fx $peer qps, %.2fx $peer CPU per query (medians of %d rounds of %ss)\n" "$label" \
             "$(cut -d' ' -f6 "$col" | median)" "$(cut -d' ' -f7 "$col" | median)" "$rounds" "$secs"
     } >> "$tmp/summary"
 }
 
-if [ ${#netns[@]} -gt 0 ]; then
-    bench kxdpgun
-    bench kxdpgun queries-do
+if [ "$signed" = 1 ]; then
+    # A signed zone is asked with the DO bit; plain queries would measure an unsigned answer.
+    [ ${#netns[@]} -gt 0 ] && bench kxdpgun queries-do
+    dnsperf_do=1 bench dnsperf
+else
+    if [ ${#netns[@]} -gt 0 ]; then
+        bench kxdpgun
+        bench kxdpgun queries-do
+    fi
+    bench dnsperf
 fi
-bench dnsperf
 echo
 echo "generator   server      qps      CPU µs/query (medians)"
 cat "$tmp/summary"
