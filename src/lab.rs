@@ -12,13 +12,15 @@ pub fn lab(
     config: Option<&Path>,
     domains: Vec<String>,
     state: Option<PathBuf>,
+    loopback: bool,
     options: Listeners,
 ) -> ExitCode {
     mailbeacon_limits::raise_fd_limit();
     let mut builder = Lab::builder()
         .dns(options.dns)
         .http(options.http)
-        .https(options.https);
+        .https(options.https)
+        .loopback(loopback);
     if let Some(c) = config {
         builder = builder.config_file(c);
     }

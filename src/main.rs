@@ -10,6 +10,7 @@ mod dnssec;
 mod lab;
 mod metrics;
 mod privileges;
+mod probe;
 mod serve;
 mod systemd;
 use mailbeacon_model::{LoadError, Model, SerialBook, ZoneSet, check_file, check_str, zonefile};
@@ -59,6 +60,10 @@ enum Command {
         /// Keep the CA here and reuse it (default: a temporary directory, removed at exit).
         #[arg(long, value_name = "DIR")]
         state: Option<PathBuf>,
+        /// Publish 127.0.0.1 for every name (`[server]` addresses, `cname`, `[hosts]`), so that a
+        /// configuration written for the internet sends clients to this lab.
+        #[arg(long)]
+        loopback: bool,
         #[command(flatten)]
         listeners: Listeners,
     },
@@ -96,6 +101,33 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// See ADDRESS's domain the way each mail client will: walk every client's discovery chain
+    /// (autoconfig, Autodiscover, SRV, MX fallbacks), report each step and the settings each client
+    /// ends with, and check the domain's hygiene. With --config, also compare what is live with
+    /// what that configuration publishes. Exit status: 0 all well, 1 warnings, 2 errors.
+    Probe {
+        /// The address a user would type.
+        address: String,
+        /// The recursive resolver to ask (IP or IP:PORT; default: the system's).
+        #[arg(long, value_name = "ADDR")]
+        resolver: Option<String>,
+        /// Trust these CA certificates (PEM) instead of the web's roots, e.g. a lab's CA.
+        #[arg(long, value_name = "FILE")]
+        ca: Option<PathBuf>,
+        /// Only this client (repeatable): thunderbird, thunderbird-android, evolution, kmail,
+        /// delta-chat, outlook.
+        #[arg(long, value_name = "NAME")]
+        client: Vec<String>,
+        /// Where HTTPS is reached for URLs without a port (443; a lab's listener port).
+        #[arg(long, value_name = "PORT", default_value_t = 443)]
+        https_port: u16,
+        /// Where HTTP is reached for URLs without a port (80).
+        #[arg(long, value_name = "PORT", default_value_t = 80)]
+        http_port: u16,
+        /// Print the whole report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the manual page (roff) to standard output: `mailbeacon man | man -l -`.
     Man,
     /// Print shell completions for SHELL (bash, zsh, fish, elvish, powershell).
@@ -124,8 +156,9 @@ fn main() -> ExitCode {
         Command::Lab {
             domain,
             state,
+            loopback,
             listeners,
-        } => lab::lab(cli.config.as_deref(), domain, state, listeners),
+        } => lab::lab(cli.config.as_deref(), domain, state, loopback, listeners),
         Command::Reload => control::reload(cli.config.as_deref()),
         Command::Check => check(cli.config.as_deref()),
         Command::Records { domain } => records(cli.config.as_deref(), domain.as_deref()),
@@ -141,6 +174,24 @@ fn main() -> ExitCode {
             step,
             force,
         } => dnssec::rollover(cli.config.as_deref(), &domain, step, force),
+        Command::Probe {
+            address,
+            resolver,
+            ca,
+            client,
+            https_port,
+            http_port,
+            json,
+        } => probe::probe(probe::ProbeArgs {
+            config: cli.config,
+            address,
+            resolver,
+            ca,
+            clients: client,
+            https_port,
+            http_port,
+            json,
+        }),
         Command::Man => man(),
         Command::Completions { shell } => {
             let mut out = Vec::new();

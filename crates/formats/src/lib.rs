@@ -12,6 +12,7 @@
 pub mod autoconfig;
 pub mod autodiscover;
 pub mod autodiscover_json;
+pub mod autodiscover_response;
 pub mod import;
 pub mod mobileconfig;
 pub mod provider;

@@ -94,6 +94,7 @@ pub struct LabBuilder {
     dns: Vec<SocketAddr>,
     http: Vec<SocketAddr>,
     https: Vec<SocketAddr>,
+    loopback: bool,
 }
 
 /// What a running lab offers, as written to the ready file.
@@ -124,6 +125,7 @@ pub struct Lab {
     source: Source,
     domains: Vec<String>,
     state_dir: PathBuf,
+    loopback: bool,
     https_port: Option<u16>,
     /// Set on drop, so background work stops early.
     stopped: Arc<AtomicBool>,
@@ -151,6 +153,7 @@ impl Lab {
             dns: Vec::new(),
             http: Vec::new(),
             https: Vec::new(),
+            loopback: false,
         }
     }
 
@@ -254,6 +257,7 @@ impl Lab {
             &source_path(&self.source),
             &self.domains,
             &self.state_dir,
+            self.loopback,
         )?;
         lab_generation(&model, self.https_port)?.install(&self.dns, &self.http);
         if let Some(rt) = &self.runtime {
@@ -309,6 +313,14 @@ impl LabBuilder {
         self
     }
 
+    /// Every address the lab publishes becomes 127.0.0.1 (no IPv6): `[server]` addresses, `cname`
+    /// and `[hosts]`. A configuration written for the internet (public addresses, a CNAME to a
+    /// provider) then sends clients, and `mailbeacon probe`, to the lab's own listeners.
+    pub fn loopback(mut self, on: bool) -> Self {
+        self.loopback = on;
+        self
+    }
+
     /// DNS listen addresses (default: the configuration's if it names them, else 127.0.0.1:0).
     pub fn dns(mut self, addrs: Vec<SocketAddr>) -> Self {
         self.dns = addrs;
@@ -352,7 +364,13 @@ impl LabBuilder {
                 (Some(t), path)
             }
         };
-        let model = lab_model(&text, &source_path(&self.source), &self.domains, &state_dir)?;
+        let model = lab_model(
+            &text,
+            &source_path(&self.source),
+            &self.domains,
+            &state_dir,
+            self.loopback,
+        )?;
         let ephemeral = vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)];
         let choose = |given: &[SocketAddr], configured: &[SocketAddr], key: &str| {
             if !given.is_empty() {
@@ -427,6 +445,7 @@ impl LabBuilder {
             http,
             source: self.source,
             domains: self.domains,
+            loopback: self.loopback,
             state_dir,
             https_port,
             runtime: Some(runtime),
@@ -516,6 +535,7 @@ fn lab_model(
     path: &Path,
     domains: &[String],
     state_dir: &Path,
+    loopback: bool,
 ) -> Result<Model, LabError> {
     let mut full = text.to_owned();
     for d in domains {
@@ -529,6 +549,14 @@ fn lab_model(
         mailbeacon_model::load_str(&full, path).map_err(|e| LabError::Config(e.to_string()))?;
     model.server.state_dir = state_dir.to_owned();
     model.tls.mode = TlsMode::Lab;
+    if loopback {
+        model.server.ipv4 = vec![Ipv4Addr::LOCALHOST];
+        model.server.ipv6.clear();
+        model.server.cname = None;
+        for h in &mut model.hosts {
+            h.addresses = vec![IpAddr::V4(Ipv4Addr::LOCALHOST)];
+        }
+    }
     Ok(model)
 }
 
