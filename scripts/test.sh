@@ -21,6 +21,7 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v chromium >/dev/null || need+=(chromium)
 command -v zonemaster-cli >/dev/null || need+=(zonemaster-cli)
 command -v unbound >/dev/null || need+=(unbound)
+command -v pebble >/dev/null || need+=(pebble)
 command -v delv >/dev/null || need+=(bind9-dnsutils)
 python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)
 if ((${#need[@]})); then

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+mod acme;
 mod control;
 mod dnssec;
 mod lab;

@@ -208,6 +208,7 @@ async fn run(
     control.announce();
     let status = |n: usize| format!("serving {}", crate::count(n, "domain"));
     crate::systemd::ready(&status(model.domains.len()));
+    let acme = crate::acme::start(&model, &zones, http_shared.clone());
     let mut serving = zones;
     let mut serving_model = model;
     let mut signals = signals;
@@ -240,6 +241,9 @@ async fn run(
                     dns_shared.load().authority().tsig(),
                 );
                 crate::systemd::ready(&status(applied.zones.zones().len()));
+                if let Some(acme) = &acme {
+                    acme.send_replace((applied.model.clone(), applied.zones.clone()));
+                }
                 serving = applied.zones;
                 serving_model = applied.model;
                 resign_at = applied.resign_at;

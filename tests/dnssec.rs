@@ -318,26 +318,8 @@ fn keys_survive_a_restart_and_bad_key_files_stop_the_start() {
 /// as openssl computes it (the `3 1 1` TLSA data).
 fn certificate(dir: &std::path::Path, name: &str) -> String {
     let cert = dir.join(name);
-    let ok = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-        ])
-        .arg("-keyout")
-        .arg(dir.join(format!("{name}.key")))
-        .arg("-out")
-        .arg(&cert)
-        .args(["-days", "3", "-subj", "/CN=mail.example.net"])
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl runs")
-        .success();
-    assert!(ok, "openssl made a certificate");
+    let key = format!("{name}.key");
+    openssl(&self_signed_args(&key, name, "/CN=mail.example.net"), dir);
     let script = format!(
         "openssl x509 -in '{}' -noout -pubkey | openssl pkey -pubin -outform DER | sha256sum",
         cert.display()

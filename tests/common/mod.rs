@@ -336,3 +336,38 @@ pub fn free_port() -> u16 {
         }
     }
 }
+
+/// Runs `openssl ARGS…` in `dir` and asserts it succeeded.
+pub fn openssl(args: &[&str], dir: &Path) {
+    let ok = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl runs")
+        .success();
+    assert!(ok, "openssl {args:?}");
+}
+
+/// `openssl req -x509` arguments for a new P-256 key and self-signed certificate for `cn`, with
+/// the key written to `key` and the certificate to `cert` (paths relative to the directory run in).
+pub fn self_signed_args<'a>(key: &'a str, cert: &'a str, cn: &'a str) -> Vec<&'a str> {
+    vec![
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        key,
+        "-out",
+        cert,
+        "-days",
+        "2",
+        "-subj",
+        cn,
+    ]
+}

@@ -70,6 +70,8 @@ pub struct Shared {
     pub tls: ArcSwapOption<ServerConfig>,
     /// The observer, if any.
     pub observer: Option<Arc<dyn RequestObserver>>,
+    /// Pending ACME HTTP-01 challenges (mode `acme`), answered on plain HTTP for any host.
+    pub acme: ArcSwapOption<mailbeacon_certs::Http01Tokens>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -97,6 +99,7 @@ impl Shared {
             site: ArcSwap::from_pointee(site),
             tls: ArcSwapOption::new(tls),
             observer,
+            acme: ArcSwapOption::empty(),
         })
     }
 }
@@ -349,7 +352,9 @@ async fn handle(
         Ok(body) => (body, None),
         Err(refusal) => (Bytes::new(), Some(refusal)),
     };
-    let refusal = host_header_refusal(&parts).or(refusal);
+    let refusal = host_header_refusal(&parts)
+        .or(refusal)
+        .or_else(|| acme_challenge(shared, secure, parts.uri.path()));
     let request = routes::Request {
         method: &parts.method,
         secure,
@@ -393,6 +398,21 @@ async fn handle(
         user_agent.unwrap_or("-")
     );
     into_hyper(response)
+}
+
+/// The answer to an ACME HTTP-01 validation (RFC 8555 §8.3): plain HTTP, any host, the key
+/// authorization of a pending token; `None` for every other request.
+fn acme_challenge(shared: &Shared, secure: bool, path: &str) -> Option<Response> {
+    let token = path.strip_prefix("/.well-known/acme-challenge/")?;
+    if secure {
+        return None;
+    }
+    let tokens = shared.acme.load();
+    let tokens = tokens.as_ref()?;
+    Some(match tokens.get(token) {
+        Some(key_authorization) => Response::text(http::StatusCode::OK, &key_authorization),
+        None => Response::text(http::StatusCode::NOT_FOUND, "no such ACME challenge"),
+    })
 }
 
 /// Reads at most [`MAX_BODY`] bytes; a larger declared length is refused before reading. A body

@@ -111,6 +111,7 @@ pub fn setup(model: &Model) -> Result<Option<TlsSetup>, TlsError> {
     let (set, ca) = match model.tls.mode {
         TlsMode::Off => return Ok(None),
         TlsMode::Files => (from_files(model)?, None),
+        TlsMode::Acme => (from_acme(model)?, None),
         TlsMode::Lab => {
             let ca = LabCa::load_or_create(&model.server.state_dir.join("tls"))?;
             (ca.certificates(model)?, Some(ca))
@@ -133,6 +134,34 @@ pub fn setup(model: &Model) -> Result<Option<TlsSetup>, TlsError> {
 /// building a TLS configuration; what `mailbeacon check` runs in `files` mode.
 pub fn check_files(model: &Model) -> Result<(), TlsError> {
     from_files(model).map(|_| ())
+}
+
+/// The certificates ACME issued so far (`state_dir/acme/`); names still waiting for theirs get no
+/// certificate (their handshakes fail) until the order completes and the set is rebuilt.
+fn from_acme(model: &Model) -> Result<CertificateSet, TlsError> {
+    let store = mailbeacon_certs::IssuedStore::in_state_dir(&model.server.state_dir);
+    let mut set = CertificateSet::default();
+    for issued in store.all() {
+        let chain: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(issued.chain_pem.as_bytes())
+                .collect::<Result<_, _>>()
+                .map_err(|e| TlsError::File {
+                    path: store.account_file().with_file_name(&issued.domain),
+                    message: e.to_string(),
+                })?;
+        let key = PrivateKeyDer::from_pem_slice(issued.key_pem.as_bytes()).map_err(|e| {
+            TlsError::File {
+                path: store.account_file().with_file_name(&issued.domain),
+                message: e.to_string(),
+            }
+        })?;
+        let signer = any_supported_type(&key).map_err(|e| TlsError::File {
+            path: store.account_file().with_file_name(&issued.domain),
+            message: e.to_string(),
+        })?;
+        set.insert(&issued.names, Arc::new(CertifiedKey::new(chain, signer)));
+    }
+    Ok(set)
 }
 
 fn from_files(model: &Model) -> Result<CertificateSet, TlsError> {

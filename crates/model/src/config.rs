@@ -111,6 +111,21 @@ pub struct TlsSection {
     /// Certificate files, chosen by SNI.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub certificate: Vec<CertificateSection>,
+    /// ACME: the CA's directory URL, or `letsencrypt` / `letsencrypt-staging`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acme_directory: Option<Spanned<String>>,
+    /// ACME: contact URLs for the account (`mailto:…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acme_contact: Option<Vec<Spanned<String>>>,
+    /// ACME: a PEM file of extra roots to trust for the CA's own HTTPS (a test CA such as Pebble).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acme_server_ca: Option<Spanned<String>>,
+    /// ACME: external account binding key id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acme_eab_kid: Option<Spanned<String>>,
+    /// ACME: external account binding HMAC key (base64url).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acme_eab_hmac: Option<Spanned<String>>,
 }
 
 /// `[[tls.certificate]]`.

@@ -195,6 +195,8 @@ pub enum TlsMode {
     Lab,
     /// Use the configured certificate files.
     Files,
+    /// Obtain and renew certificates with ACME (RFC 8555), one per domain.
+    Acme,
     /// No HTTPS.
     Off,
 }
@@ -206,6 +208,38 @@ pub struct Tls {
     pub mode: TlsMode,
     /// Certificate files, in file order.
     pub certificates: Vec<CertificateFiles>,
+    /// ACME settings (mode `acme`).
+    pub acme: Option<AcmeSettings>,
+}
+
+/// Let's Encrypt's production directory.
+pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+/// Let's Encrypt's staging directory.
+pub const LETS_ENCRYPT_STAGING: &str = "https://acme-staging-v02.api.letsencrypt.org/directory";
+
+/// How certificates are obtained with ACME.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AcmeSettings {
+    /// The CA's directory URL.
+    pub directory: String,
+    /// Contact URLs for the account.
+    pub contact: Vec<String>,
+    /// Extra roots trusted for the CA's own HTTPS (PEM file).
+    pub server_ca: Option<PathBuf>,
+    /// External account binding: key id and HMAC key.
+    pub eab: Option<(String, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for AcmeSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the EAB key.
+        f.debug_struct("AcmeSettings")
+            .field("directory", &self.directory)
+            .field("contact", &self.contact)
+            .field("server_ca", &self.server_ca)
+            .field("eab", &self.eab.as_ref().map(|(kid, _)| kid))
+            .finish()
+    }
 }
 
 /// A certificate chain and key on disk, and the names it serves.

@@ -8,7 +8,10 @@ use toml::Spanned;
 
 use super::{Diagnostics, int_in};
 use crate::config::{RrlSection, ServerSection, TlsSection};
-use crate::model::{CertificateFiles, HostAddresses, Rrl, RunAs, Server, Tls, TlsMode};
+use crate::model::{
+    AcmeSettings, CertificateFiles, HostAddresses, LETS_ENCRYPT, LETS_ENCRYPT_STAGING, Rrl, RunAs,
+    Server, Tls, TlsMode,
+};
 
 /// Listen addresses used when `[server]` does not name any: loopback, unprivileged ports, so that
 /// a first run needs no root and touches no network.
@@ -209,12 +212,13 @@ pub(super) fn tls(t: Option<&TlsSection>, base: &Path, diags: &mut Diagnostics) 
         Some(m) => match m.get_ref().as_str() {
             "lab" => TlsMode::Lab,
             "files" => TlsMode::Files,
+            "acme" => TlsMode::Acme,
             "off" => TlsMode::Off,
             other => {
                 diags.push(
                     Some(m.span()),
                     "tls.mode",
-                    super::wording::unknown("mode", other, &["lab", "files", "off"]),
+                    super::wording::unknown("mode", other, &["lab", "files", "acme", "off"]),
                 );
                 TlsMode::Off
             }
@@ -253,7 +257,85 @@ pub(super) fn tls(t: Option<&TlsSection>, base: &Path, diags: &mut Diagnostics) 
             "mode `files` needs at least one [[tls.certificate]]",
         );
     }
-    Tls { mode, certificates }
+    let acme = (mode == TlsMode::Acme).then(|| acme(t, base, diags));
+    Tls {
+        mode,
+        certificates,
+        acme,
+    }
+}
+
+/// The `acme_*` keys of `[tls]`.
+fn acme(t: &TlsSection, base: &Path, diags: &mut Diagnostics) -> AcmeSettings {
+    let directory = match &t.acme_directory {
+        None => LETS_ENCRYPT.to_owned(),
+        Some(d) => {
+            match d.get_ref().as_str() {
+                "letsencrypt" => LETS_ENCRYPT.to_owned(),
+                "letsencrypt-staging" => LETS_ENCRYPT_STAGING.to_owned(),
+                url => {
+                    if !url.starts_with("https://") {
+                        diags.push(
+                        Some(d.span()),
+                        "tls.acme_directory",
+                        format!("`{url}` is not an https:// URL, `letsencrypt` or `letsencrypt-staging`"),
+                    );
+                    }
+                    url.to_owned()
+                }
+            }
+        }
+    };
+    let mut contact = Vec::new();
+    for (i, c) in t.acme_contact.iter().flatten().enumerate() {
+        let v = c.get_ref().trim();
+        let v = if v.contains(':') {
+            v.to_owned()
+        } else {
+            format!("mailto:{v}")
+        };
+        if !v.starts_with("mailto:") || !v.contains('@') {
+            diags.push(
+                Some(c.span()),
+                format!("tls.acme_contact[{i}]"),
+                format!(
+                    "`{v}` is not a mail address (admin@example.net or mailto:admin@example.net)"
+                ),
+            );
+        }
+        contact.push(v);
+    }
+    let eab = match (&t.acme_eab_kid, &t.acme_eab_hmac) {
+        (None, None) => None,
+        (Some(kid), Some(hmac)) => {
+            let raw = hmac.get_ref().trim().trim_end_matches('=');
+            match data_encoding::BASE64URL_NOPAD.decode(raw.as_bytes()) {
+                Ok(key) => Some((kid.get_ref().clone(), key)),
+                Err(e) => {
+                    diags.push(
+                        Some(hmac.span()),
+                        "tls.acme_eab_hmac",
+                        format!("not base64url ({e}); copy it as the CA shows it"),
+                    );
+                    None
+                }
+            }
+        }
+        (Some(k), None) | (None, Some(k)) => {
+            diags.push(
+                Some(k.span()),
+                "tls",
+                "external account binding needs both `acme_eab_kid` and `acme_eab_hmac`",
+            );
+            None
+        }
+    };
+    AcmeSettings {
+        directory,
+        contact,
+        server_ca: t.acme_server_ca.as_ref().map(|p| base.join(p.get_ref())),
+        eab,
+    }
 }
 
 /// `[hosts]`: templated names and their addresses.
