@@ -116,7 +116,12 @@ async fn round(
                 next = next.min(issued.renew_at());
                 // Swapped in at once; connections already open keep their handshake.
                 match mailbeacon_http::tls::setup(model) {
-                    Ok(Some(t)) => http.tls.store(Some(t.config)),
+                    Ok(Some(t)) => {
+                        http.site
+                            .load()
+                            .set_profile_signers(t.profile_signers.clone());
+                        http.tls.store(Some(t.config));
+                    }
                     Ok(None) => {}
                     Err(e) => tracing::warn!("ACME: the new certificate cannot be served: {e}"),
                 }

@@ -241,6 +241,33 @@ fn certificates_for_every_domain_survive_restarts_and_a_missing_ca() {
             std::fs::read_to_string(&log).unwrap_or_default()
         );
     }
+    // The Apple profile is signed with the ACME certificate: it verifies against Pebble's root.
+    let profile = config.dir.path().join("profile.mobileconfig");
+    let fetched = Command::new("curl")
+        .args(["-s", "-o"])
+        .arg(&profile)
+        .arg("--cacert")
+        .arg(&root)
+        .args([
+            "--resolve",
+            &format!("autoconfig.example.net:{}:127.0.0.1", setup.https),
+        ])
+        .arg(format!(
+            "https://autoconfig.example.net:{}/email.mobileconfig?emailaddress=a%40example.net",
+            setup.https
+        ))
+        .status()
+        .expect("curl runs");
+    assert!(fetched.success());
+    let verified = Command::new("openssl")
+        .args(["cms", "-verify", "-inform", "DER", "-purpose", "any", "-in"])
+        .arg(&profile)
+        .arg("-CAfile")
+        .arg(&root)
+        .output()
+        .expect("openssl runs");
+    assert!(verified.status.success(), "{}", stderr(&verified));
+    assert!(String::from_utf8_lossy(&verified.stdout).contains("a@example.net"));
     // The key is the server's alone.
     use std::os::unix::fs::PermissionsExt as _;
     let key = setup.state.path().join("acme/example.net/key.pem");

@@ -277,6 +277,30 @@ fn apple_profile_parses_with_plistlib() {
             .unwrap()
             .starts_with("attachment;")
     );
+    // Signed (CMS SignedData) with the domain's certificate: openssl verifies the signature and
+    // the chain up to the lab CA, and gives back the profile; a changed byte breaks the signature.
+    let dir = tempfile::tempdir().unwrap();
+    let signed = dir.path().join("profile.mobileconfig");
+    std::fs::write(&signed, &r.body).unwrap();
+    let verify = |file: &std::path::Path| {
+        std::process::Command::new("openssl")
+            .args(["cms", "-verify", "-inform", "DER", "-purpose", "any", "-in"])
+            .arg(file)
+            .args(["-CAfile", &s.ca()])
+            .output()
+            .expect("openssl runs")
+    };
+    let verified = verify(&signed);
+    assert!(verified.status.success(), "{}", stderr(&verified));
+    let mut tampered = r.body.clone();
+    let at = tampered
+        .windows(9)
+        .position(|w| w == b"carol@exa")
+        .expect("the address is in the signed content");
+    tampered[at] = b'k';
+    let bad = dir.path().join("tampered.mobileconfig");
+    std::fs::write(&bad, &tampered).unwrap();
+    assert!(!verify(&bad).status.success(), "tampering is detected");
     let got = python(
         r#"
 import sys, plistlib
@@ -287,7 +311,7 @@ assert m["PayloadType"] == "com.apple.mail.managed"
 assert not any("Password" in k and k != "OutgoingPasswordSameAsIncomingPassword" for k in m)
 print(p["PayloadIdentifier"], m["EmailAddress"], m["IncomingMailServerHostName"], m["IncomingMailServerPortNumber"], m["OutgoingMailServerPortNumber"], m["IncomingMailServerUseSSL"])
 "#,
-        &r.body,
+        &verified.stdout,
     );
     let again = s.https(
         "autoconfig.example.test",

@@ -15,6 +15,7 @@ pub mod autodiscover_json;
 pub mod autodiscover_response;
 pub mod import;
 pub mod mobileconfig;
+pub mod profile_signing;
 pub mod provider;
 pub mod setup_page;
 mod xml;

@@ -21,7 +21,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::sign::CertifiedKey;
 use time::{Duration, OffsetDateTime};
 
-use crate::tls::{CertificateSet, TlsError};
+use crate::tls::{CertificateSet, ProfileSigners, TlsError};
+use mailbeacon_formats::profile_signing::ProfileSigner;
 
 /// The lab certificate authority.
 pub struct LabCa {
@@ -125,6 +126,17 @@ impl LabCa {
     /// Issues a server certificate for `names` (DNS names or IP addresses), with the CA in its
     /// chain.
     pub fn issue(&self, names: &[String]) -> Result<CertifiedKey, TlsError> {
+        let (chain, key) = self.issue_der(names)?;
+        let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key));
+        let signer = any_supported_type(&der)?;
+        Ok(CertifiedKey::new(chain, signer))
+    }
+
+    /// As [`LabCa::issue`], as DER: the chain (leaf, CA) and the PKCS#8 key.
+    fn issue_der(
+        &self,
+        names: &[String],
+    ) -> Result<(Vec<CertificateDer<'static>>, Vec<u8>), TlsError> {
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(names.to_vec())?;
         if let Some(first) = names.first() {
@@ -139,18 +151,21 @@ impl LabCa {
         params.not_before = now - Duration::hours(1);
         params.not_after = now + Duration::days(397);
         let cert = params.signed_by(&key, &self.issuer)?;
-        let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-        let signer = any_supported_type(&der)?;
-        Ok(CertifiedKey::new(
+        Ok((
             vec![cert.der().clone(), self.cert_der.clone()],
-            signer,
+            key.serialize_der(),
         ))
     }
 
     /// A certificate per served domain (covering the names clients connect to for it), and a
     /// fallback for `localhost` and the box's addresses for clients that send no SNI.
-    pub fn certificates(&self, model: &Model) -> Result<CertificateSet, TlsError> {
+    /// Each domain's certificate also signs its Apple profiles (the returned map, by domain).
+    pub fn certificates(
+        &self,
+        model: &Model,
+    ) -> Result<(CertificateSet, ProfileSigners), TlsError> {
         let mut set = CertificateSet::default();
+        let mut signers = ProfileSigners::new();
         let mut fallback = vec!["localhost".to_owned()];
         fallback.extend(model.server.addresses().iter().map(ToString::to_string));
         for loopback in ["127.0.0.1", "::1"] {
@@ -158,11 +173,20 @@ impl LabCa {
                 fallback.push(loopback.to_owned());
             }
         }
-        for names in served_names(model) {
-            set.insert(&names, Arc::new(self.issue(&names)?));
+        for (d, names) in model.domains.iter().zip(served_names(model)) {
+            let (chain, key) = self.issue_der(&names)?;
+            let chain_der: Vec<Vec<u8>> = chain.iter().map(|c| c.to_vec()).collect();
+            if let Ok(signer) = ProfileSigner::from_der(&chain_der, &key) {
+                signers.insert(name::display(&d.name), Arc::new(signer));
+            }
+            let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key));
+            set.insert(
+                &names,
+                Arc::new(CertifiedKey::new(chain, any_supported_type(&der)?)),
+            );
         }
         set.set_fallback(Arc::new(self.issue(&fallback)?));
-        Ok(set)
+        Ok((set, signers))
     }
 }
 

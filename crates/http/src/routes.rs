@@ -339,7 +339,14 @@ fn json_error(message: &str) -> Response {
 fn mobileconfig_answer(site: &Site, req: &Request<'_>) -> Answer {
     let address = query_address(req, "emailaddress")?;
     let d = resolve(site, req, address.as_ref(), |d| d.features.mobileconfig)?;
-    let body = mobileconfig::write(&d.settings, address.as_ref());
+    let mut body = mobileconfig::write(&d.settings, address.as_ref());
+    // Signed with the domain's certificate when there is one that can sign (ECDSA P-256).
+    if let Some(signer) = site.profile_signer(&d.settings.domain) {
+        match signer.sign(&body) {
+            Ok(signed) => body = signed,
+            Err(e) => tracing::warn!("profile for {} served unsigned: {e}", d.settings.domain),
+        }
+    }
     Ok(
         Response::new(StatusCode::OK, mobileconfig::CONTENT_TYPE, body)
             .with_header(

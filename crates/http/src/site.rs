@@ -20,6 +20,8 @@ pub struct Site {
     /// The HTTPS port clients are sent to in redirects and Autodiscover v2 URLs; `None` when
     /// HTTPS is off.
     https_port: Option<u16>,
+    /// What signs each domain's Apple profiles (swapped when ACME brings a new certificate).
+    profile_signers: arc_swap::ArcSwap<crate::tls::ProfileSigners>,
 }
 
 /// One served domain's answers.
@@ -39,6 +41,19 @@ pub struct DomainSite {
 
 impl Site {
     /// Prepares the answers for `model`. `https_port` is where HTTPS listens (`None`: no HTTPS).
+    /// Replaces what signs the domains' Apple profiles (domain → signer).
+    pub fn set_profile_signers(&self, signers: crate::tls::ProfileSigners) {
+        self.profile_signers.store(std::sync::Arc::new(signers));
+    }
+
+    /// What signs `domain`'s Apple profiles, if anything.
+    pub fn profile_signer(
+        &self,
+        domain: &str,
+    ) -> Option<std::sync::Arc<mailbeacon_formats::profile_signing::ProfileSigner>> {
+        self.profile_signers.load().get(domain).cloned()
+    }
+
     pub fn new(model: &Model, https_port: Option<u16>) -> Site {
         let mut domains = Vec::with_capacity(model.domains.len());
         let mut by_domain = HashMap::new();
@@ -69,6 +84,7 @@ impl Site {
             by_domain,
             by_host,
             https_port,
+            profile_signers: arc_swap::ArcSwap::from_pointee(Default::default()),
         }
     }
 

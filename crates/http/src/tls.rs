@@ -14,6 +14,7 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
 use crate::lab::LabCa;
+use mailbeacon_formats::profile_signing::ProfileSigner;
 
 /// Why HTTPS could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +96,9 @@ impl ResolvesServerCert for CertificateSet {
     }
 }
 
+/// Per domain (as displayed, lower case), what signs its Apple profiles.
+pub type ProfileSigners = std::collections::HashMap<String, Arc<ProfileSigner>>;
+
 /// A ready HTTPS configuration.
 #[derive(Debug, Clone)]
 pub struct TlsSetup {
@@ -104,17 +108,26 @@ pub struct TlsSetup {
     pub ca_path: Option<PathBuf>,
     /// In lab mode, the CA certificate (PEM).
     pub ca_pem: Option<String>,
+    /// The certificates that sign each domain's Apple profiles (ECDSA P-256 keys only).
+    pub profile_signers: ProfileSigners,
 }
 
 /// Builds the HTTPS configuration for `model`; `None` when TLS is off.
 pub fn setup(model: &Model) -> Result<Option<TlsSetup>, TlsError> {
-    let (set, ca) = match model.tls.mode {
+    let (set, ca, profile_signers) = match model.tls.mode {
         TlsMode::Off => return Ok(None),
-        TlsMode::Files => (from_files(model)?, None),
-        TlsMode::Acme => (from_acme(model)?, None),
+        TlsMode::Files => {
+            let (set, signers) = from_files(model)?;
+            (set, None, signers)
+        }
+        TlsMode::Acme => {
+            let (set, signers) = from_acme(model)?;
+            (set, None, signers)
+        }
         TlsMode::Lab => {
             let ca = LabCa::load_or_create(&model.server.state_dir.join("tls"))?;
-            (ca.certificates(model)?, Some(ca))
+            let (set, signers) = ca.certificates(model)?;
+            (set, Some(ca), signers)
         }
     };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -127,6 +140,7 @@ pub fn setup(model: &Model) -> Result<Option<TlsSetup>, TlsError> {
         config: Arc::new(config),
         ca_path: ca.as_ref().map(|c| c.cert_path().to_owned()),
         ca_pem: ca.map(|c| c.cert_pem().to_owned()),
+        profile_signers,
     }))
 }
 
@@ -136,11 +150,53 @@ pub fn check_files(model: &Model) -> Result<(), TlsError> {
     from_files(model).map(|_| ())
 }
 
+/// For each domain, the first of `candidates` (names, signer) that names `autoconfig.<d>` or
+/// `<d>` (exactly, or by a `*.` wildcard).
+fn signers_by_domain(
+    model: &Model,
+    candidates: &[(Vec<String>, Arc<ProfileSigner>)],
+) -> ProfileSigners {
+    let covers = |names: &[String], host: &str| {
+        names.iter().any(|n| {
+            n == host
+                || n.strip_prefix("*.")
+                    .is_some_and(|rest| host.split_once('.').is_some_and(|(_, h)| h == rest))
+        })
+    };
+    let mut out = ProfileSigners::new();
+    for d in &model.domains {
+        let domain = mailbeacon_model::name::display(&d.name);
+        let wanted = [format!("autoconfig.{domain}"), domain.clone()];
+        if let Some((_, s)) = candidates
+            .iter()
+            .find(|(names, _)| wanted.iter().any(|w| covers(names, w)))
+        {
+            out.insert(domain, s.clone());
+        }
+    }
+    out
+}
+
+/// A profile signer from a chain and key as DER, when the key can sign profiles.
+fn profile_signer(
+    chain: &[CertificateDer<'_>],
+    key: &PrivateKeyDer<'_>,
+) -> Option<Arc<ProfileSigner>> {
+    let PrivateKeyDer::Pkcs8(pkcs8) = key else {
+        return None;
+    };
+    let chain: Vec<Vec<u8>> = chain.iter().map(|c| c.to_vec()).collect();
+    ProfileSigner::from_der(&chain, pkcs8.secret_pkcs8_der())
+        .ok()
+        .map(Arc::new)
+}
+
 /// The certificates ACME issued so far (`state_dir/acme/`); names still waiting for theirs get no
 /// certificate (their handshakes fail) until the order completes and the set is rebuilt.
-fn from_acme(model: &Model) -> Result<CertificateSet, TlsError> {
+fn from_acme(model: &Model) -> Result<(CertificateSet, ProfileSigners), TlsError> {
     let store = mailbeacon_certs::IssuedStore::in_state_dir(&model.server.state_dir);
     let mut set = CertificateSet::default();
+    let mut candidates = Vec::new();
     for issued in store.all() {
         let chain: Vec<CertificateDer<'static>> =
             CertificateDer::pem_slice_iter(issued.chain_pem.as_bytes())
@@ -159,13 +215,17 @@ fn from_acme(model: &Model) -> Result<CertificateSet, TlsError> {
             path: store.account_file().with_file_name(&issued.domain),
             message: e.to_string(),
         })?;
+        if let Some(p) = profile_signer(&chain, &key) {
+            candidates.push((issued.names.clone(), p));
+        }
         set.insert(&issued.names, Arc::new(CertifiedKey::new(chain, signer)));
     }
-    Ok(set)
+    Ok((set, signers_by_domain(model, &candidates)))
 }
 
-fn from_files(model: &Model) -> Result<CertificateSet, TlsError> {
+fn from_files(model: &Model) -> Result<(CertificateSet, ProfileSigners), TlsError> {
     let mut set = CertificateSet::default();
+    let mut candidates = Vec::new();
     for files in &model.tls.certificates {
         let cert_pem = read_pem(&files.cert)?;
         let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
@@ -183,6 +243,9 @@ fn from_files(model: &Model) -> Result<CertificateSet, TlsError> {
             path: files.key.clone(),
             message: e.to_string(),
         })?;
+        if let Some(p) = profile_signer(&chain, &key) {
+            candidates.push((files.names.clone(), p));
+        }
         let certified = CertifiedKey::new(chain, signer);
         certified.keys_match().map_err(|e| TlsError::File {
             path: files.key.clone(),
@@ -190,7 +253,7 @@ fn from_files(model: &Model) -> Result<CertificateSet, TlsError> {
         })?;
         set.insert(&files.names, Arc::new(certified));
     }
-    Ok(set)
+    Ok((set, signers_by_domain(model, &candidates)))
 }
 
 /// Largest certificate chain or key file read; real ones are a few KiB.

@@ -63,13 +63,17 @@ impl Generation {
         let zones = assign_serials(zones);
         let signed = keys.sign(&zones, validity)?;
         let tls = mailbeacon_http::tls::setup(model)?;
+        let site = Site::new(model, https_port.filter(|_| tls.is_some()));
+        if let Some(t) = &tls {
+            site.set_profile_signers(t.profile_signers.clone());
+        }
         Ok(Generation {
             responder: Responder::general_only_signed(
                 &zones,
                 &signed,
                 mailbeacon_dns::tsig::TsigKeys::new(&model.tsig_keys),
             ),
-            site: Site::new(model, https_port.filter(|_| tls.is_some())),
+            site,
             tls,
             resign_at: (!keys.is_empty()).then_some(validity.next_period),
             keys,
