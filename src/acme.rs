@@ -1,20 +1,24 @@
 //! `[tls] mode = "acme"` in `serve`: a background task that keeps one certificate per domain
 //! issued and renewed, and swaps each new certificate into the running HTTPS listeners.
 //!
-//! Only names whose records point at this box are ordered (HTTP-01 is answered by this box's
-//! port-80 listener, so a name served elsewhere could never validate); the others are logged once
-//! per order. A failed order keeps the old certificate and is retried with a doubling wait (one
+//! With HTTP-01 only names whose records point at this box are ordered (the challenge is answered
+//! by this box's port-80 listener, so a name served elsewhere could never validate). With DNS-01
+//! every name inside our zones can be ordered: the task asks the main loop to serve the
+//! `_acme-challenge` TXT records in the live zones ([`ChallengeRequest`]), the zones are rebuilt
+//! (their serial moves, secondaries get a NOTIFY) and the CA is told once every secondary serves
+//! the records too. A failed order keeps the old certificate and is retried with a doubling wait (one
 //! minute up to an hour), far inside Let's Encrypt's failed-validation limit (5 per hour).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_proto::rr::{RData, RecordType};
-use mailbeacon_certs::{AcmeIssuer, Http01Tokens, IssuedStore};
+use hickory_proto::rr::rdata::TXT;
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use mailbeacon_certs::{AcmeIssuer, Dns01Publisher, Http01Tokens, IssuedStore};
 use mailbeacon_http::Shared;
-use mailbeacon_model::{Model, TlsMode, ZoneSet, name};
-use tokio::sync::watch;
+use mailbeacon_model::{AcmeChallenge, Model, TlsMode, ZoneSet, name};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// How often certificates are looked at when nothing is due sooner.
 const CHECK_EVERY: Duration = Duration::from_secs(12 * 3600);
@@ -25,32 +29,154 @@ const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 /// (a test CA) cannot make the task spin.
 const MIN_WAIT: i64 = 10;
 
+/// The ACME task asks the main loop to serve these DNS-01 records (an empty list withdraws them),
+/// and hears back once they are served everywhere.
+pub struct ChallengeRequest {
+    /// (owner name, TXT value) pairs.
+    pub records: Vec<(String, String)>,
+    /// Where the outcome goes.
+    pub done: oneshot::Sender<Result<(), String>>,
+}
+
+/// What [`start`] returns: the channel for each new configuration, and the DNS-01 requests.
+pub type Started = (
+    watch::Sender<(Model, ZoneSet)>,
+    mpsc::Receiver<ChallengeRequest>,
+);
+
 /// Starts the task when `model` asks for ACME; it follows the configurations sent on the returned
-/// channel (one per reload).
-pub fn start(
-    model: &Model,
-    zones: &ZoneSet,
-    http: Arc<Shared>,
-) -> Option<watch::Sender<(Model, ZoneSet)>> {
+/// channel (one per reload) and sends its DNS-01 requests on the other.
+pub fn start(model: &Model, zones: &ZoneSet, http: Arc<Shared>) -> Option<Started> {
     if model.tls.mode != TlsMode::Acme {
         return None;
     }
     let tokens = Arc::new(Http01Tokens::default());
     http.acme.store(Some(tokens.clone()));
     let (tx, rx) = watch::channel((model.clone(), zones.clone()));
-    tokio::spawn(run(rx, tokens, http));
-    Some(tx)
+    let (requests_tx, requests_rx) = mpsc::channel(4);
+    let publisher = Arc::new(Dns01Channel { tx: requests_tx });
+    tokio::spawn(run(rx, tokens, publisher, http));
+    Some((tx, requests_rx))
+}
+
+/// The next DNS-01 request, or never when there is no ACME task.
+pub async fn next_request(
+    rx: &mut Option<mpsc::Receiver<ChallengeRequest>>,
+) -> Option<ChallengeRequest> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// [`Dns01Publisher`] through the main loop, which owns the zones.
+struct Dns01Channel {
+    tx: mpsc::Sender<ChallengeRequest>,
+}
+
+impl Dns01Publisher for Dns01Channel {
+    fn publish(
+        &self,
+        records: Vec<(String, String)>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + '_>> {
+        Box::pin(async move {
+            let (done, outcome) = oneshot::channel();
+            self.tx
+                .send(ChallengeRequest { records, done })
+                .await
+                .map_err(|_| "the server is stopping".to_owned())?;
+            outcome
+                .await
+                .map_err(|_| "the server is stopping".to_owned())?
+        })
+    }
+}
+
+/// The name `text` as an absolute DNS name.
+fn absolute(text: &str) -> Option<Name> {
+    Name::from_ascii(format!("{}.", text.trim_end_matches('.'))).ok()
+}
+
+/// `zones` with the DNS-01 `challenges` added to the zones that hold their names (TTL 60); the
+/// zones unchanged when there are none.
+pub fn with_challenges(model: &Model, zones: ZoneSet, challenges: &[(String, String)]) -> ZoneSet {
+    if challenges.is_empty() {
+        return zones;
+    }
+    let mut model = model.clone();
+    for (owner, value) in challenges {
+        let Some(owner) = absolute(owner) else {
+            continue;
+        };
+        // The deepest served zone that holds the name.
+        let Some(d) = model
+            .domains
+            .iter_mut()
+            .filter(|d| d.name.zone_of(&owner))
+            .max_by_key(|d| d.name.num_labels())
+        else {
+            continue;
+        };
+        let txt = RData::TXT(TXT::new(vec![value.clone()]));
+        d.dns.extra.push(Record::from_rdata(owner, 60, txt));
+    }
+    ZoneSet::derive(&model)
+}
+
+/// The NOTIFY targets of the zones that hold `challenges`.
+pub fn secondaries(zones: &ZoneSet, challenges: &[(String, String)]) -> Vec<SocketAddr> {
+    let mut out = Vec::new();
+    for z in zones.zones() {
+        let holds = challenges
+            .iter()
+            .any(|(owner, _)| absolute(owner).is_some_and(|n| z.origin.zone_of(&n)));
+        if holds {
+            out.extend(z.notify.iter().map(|t| t.addr));
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Waits (up to a minute) until every secondary in `targets` serves every record; logs those
+/// that do not (the CA may then fail the challenge, and the order is retried later).
+pub async fn await_secondaries(targets: &[SocketAddr], records: &[(String, String)]) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    for target in targets {
+        let server = mailbeacon_probe::dns::Resolver::authoritative(*target);
+        for (owner, value) in records {
+            let Some(name) = absolute(owner) else {
+                continue;
+            };
+            loop {
+                if let Ok(a) = server.ask(&name, RecordType::TXT).await
+                    && a.texts().iter().any(|t| t == value)
+                {
+                    break;
+                }
+                if tokio::time::Instant::now() > deadline {
+                    tracing::warn!(
+                        "ACME: secondary {target} does not serve {owner} yet; telling the CA anyway"
+                    );
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
 }
 
 async fn run(
     mut rx: watch::Receiver<(Model, ZoneSet)>,
     tokens: Arc<Http01Tokens>,
+    publisher: Arc<Dns01Channel>,
     http: Arc<Shared>,
 ) {
     let mut backoff = FIRST_BACKOFF;
     loop {
         let (model, zones) = rx.borrow_and_update().clone();
-        let wait = match round(&model, &zones, &tokens, &http).await {
+        let wait = match round(&model, &zones, &tokens, &publisher, &http).await {
             Ok(next) => {
                 backoff = FIRST_BACKOFF;
                 next
@@ -74,6 +200,7 @@ async fn round(
     model: &Model,
     zones: &ZoneSet,
     tokens: &Arc<Http01Tokens>,
+    publisher: &Arc<Dns01Channel>,
     http: &Shared,
 ) -> Result<Duration, ()> {
     let Some(settings) = &model.tls.acme else {
@@ -83,7 +210,7 @@ async fn round(
     let now = crate::unix_now() as i64;
     let mut due = Vec::new();
     let mut next = now + CHECK_EVERY.as_secs() as i64;
-    for (domain, names) in orders(model, zones) {
+    for (domain, names) in orders(model, zones, settings.challenge) {
         match store.load(&domain) {
             Some(issued) if issued.covers(&names) && now < issued.renew_at() => {
                 next = next.min(issued.renew_at());
@@ -95,6 +222,7 @@ async fn round(
         return Ok(Duration::from_secs((next - now).max(MIN_WAIT) as u64));
     }
     let issuer = match AcmeIssuer::connect(settings, store, tokens.clone()).await {
+        Ok(i) if settings.challenge == AcmeChallenge::Dns01 => i.with_dns01(publisher.clone()),
         Ok(i) => i,
         Err(e) => {
             tracing::warn!(
@@ -139,8 +267,9 @@ async fn round(
 }
 
 /// For each domain, the HTTPS names to order: those of the lab's set whose records in our zones
-/// point at this box ([`Model`]'s `[server]` addresses, or its CNAME target).
-fn orders(model: &Model, zones: &ZoneSet) -> Vec<(String, Vec<String>)> {
+/// point at this box ([`Model`]'s `[server]` addresses, or its CNAME target) for HTTP-01; those
+/// inside our zones for DNS-01.
+fn orders(model: &Model, zones: &ZoneSet, challenge: AcmeChallenge) -> Vec<(String, Vec<String>)> {
     let ours: Vec<IpAddr> = model
         .server
         .ipv4
@@ -157,7 +286,11 @@ fn orders(model: &Model, zones: &ZoneSet) -> Vec<(String, Vec<String>)> {
         let mut names = Vec::new();
         let mut elsewhere = Vec::new();
         for n in candidates {
-            if points_here(zones, &n, &ours, model.server.cname.as_ref()) {
+            let usable = match challenge {
+                AcmeChallenge::Http01 => points_here(zones, &n, &ours, model.server.cname.as_ref()),
+                AcmeChallenge::Dns01 => in_our_zones(zones, &n),
+            };
+            if usable {
                 names.push(n);
             } else {
                 elsewhere.push(n);
@@ -175,6 +308,11 @@ fn orders(model: &Model, zones: &ZoneSet) -> Vec<(String, Vec<String>)> {
         }
     }
     out
+}
+
+/// Whether `host` is inside one of our zones (so that we can publish its `_acme-challenge`).
+fn in_our_zones(zones: &ZoneSet, host: &str) -> bool {
+    absolute(host).is_some_and(|n| zones.zones().iter().any(|z| z.origin.zone_of(&n)))
 }
 
 /// Whether the zones give `host` only addresses of this box (or a CNAME to its name).

@@ -49,8 +49,10 @@ pub fn serve(config: Option<&Path>, options: Listeners) -> ExitCode {
 fn generation(
     model: &Model,
     zones: ZoneSet,
+    challenges: &[(String, String)],
     https_port: Option<u16>,
 ) -> Result<Generation, GenerationError> {
+    let zones = crate::acme::with_challenges(model, zones, challenges);
     let mut generation = Generation::build(
         model,
         zones,
@@ -151,7 +153,7 @@ async fn run(
     // unless the configuration says otherwise; never the listener's own port.
     let https_port =
         (!bound.https.is_empty()).then(|| model.server.public_https_port.unwrap_or(443));
-    let generation = match generation(&model, zones, https_port) {
+    let generation = match generation(&model, zones, &[], https_port) {
         Ok(g) => g,
         Err(e) => {
             eprintln!("error: {e}");
@@ -208,12 +210,26 @@ async fn run(
     control.announce();
     let status = |n: usize| format!("serving {}", crate::count(n, "domain"));
     crate::systemd::ready(&status(model.domains.len()));
-    let acme = crate::acme::start(&model, &zones, http_shared.clone());
+    let (acme, mut challenge_requests) =
+        match crate::acme::start(&model, &zones, http_shared.clone()) {
+            Some((tx, rx)) => (Some(tx), Some(rx)),
+            None => (None, None),
+        };
+    // ACME DNS-01 records currently served (they survive reloads and re-signing).
+    let mut challenges: Vec<(String, String)> = Vec::new();
+    let mut pending_ack = None;
     let mut serving = zones;
     let mut serving_model = model;
     let mut signals = signals;
     loop {
-        let event = signals.next(resign_at).await;
+        let event = tokio::select! {
+            e = signals.next(resign_at) => e,
+            Some(request) = crate::acme::next_request(&mut challenge_requests) => {
+                challenges = request.records;
+                pending_ack = Some(request.done);
+                Event::Challenges
+            }
+        };
         let result = match event {
             Event::Stop => break,
             Event::Hangup => {
@@ -222,6 +238,7 @@ async fn run(
                     &path,
                     reloadable,
                     https_port,
+                    &challenges,
                     &dns_shared,
                     &http_shared,
                     &rrl,
@@ -229,7 +246,13 @@ async fn run(
             }
             // Signatures of the ending period are renewed from the configuration being served,
             // not from a file that may have been edited since (that waits for a reload).
-            Event::Deadline => resign(&serving_model, https_port, &dns_shared, &http_shared),
+            Event::Deadline | Event::Challenges => resign(
+                &serving_model,
+                https_port,
+                &challenges,
+                &dns_shared,
+                &http_shared,
+            ),
         };
         match result {
             Ok(applied) => {
@@ -244,6 +267,15 @@ async fn run(
                 if let Some(acme) = &acme {
                     acme.send_replace((applied.model.clone(), applied.zones.clone()));
                 }
+                if let Some(done) = pending_ack.take() {
+                    // The ACME task tells the CA once secondaries serve the records too.
+                    let targets = crate::acme::secondaries(&applied.zones, &challenges);
+                    let records = challenges.clone();
+                    tokio::spawn(async move {
+                        crate::acme::await_secondaries(&targets, &records).await;
+                        let _ = done.send(Ok(()));
+                    });
+                }
                 serving = applied.zones;
                 serving_model = applied.model;
                 resign_at = applied.resign_at;
@@ -252,6 +284,9 @@ async fn run(
                 }
             }
             Err(why) => {
+                if let Some(done) = pending_ack.take() {
+                    let _ = done.send(Err(why.clone()));
+                }
                 if event == Event::Hangup {
                     metrics.reloaded(false);
                     crate::systemd::ready("serving; the last reload failed, see the log");
@@ -342,6 +377,8 @@ pub enum Event {
     Stop,
     /// The deadline passed.
     Deadline,
+    /// The ACME task asks for other DNS-01 records (not a signal: from [`crate::acme`]).
+    Challenges,
 }
 
 /// A configuration now being served.
@@ -414,6 +451,7 @@ fn reload(
     path: &Path,
     reloadable: bool,
     https_port: Option<u16>,
+    challenges: &[(String, String)],
     dns: &ArcSwap<Responder>,
     http: &Shared,
     rrl: &RateLimiter,
@@ -437,7 +475,7 @@ fn reload(
     };
     // HTTPS is listening or not as at start; the port named in URLs follows the new file.
     let https_port = https_port.map(|_| model.server.public_https_port.unwrap_or(443));
-    match generation(&model, zones, https_port) {
+    match generation(&model, zones, challenges, https_port) {
         Ok(g) => {
             let resign_at = g.resign_at;
             let (zones, _) = g.install(dns, http);
@@ -464,15 +502,16 @@ fn reload(
 fn resign(
     model: &Model,
     https_port: Option<u16>,
+    challenges: &[(String, String)],
     dns: &ArcSwap<Responder>,
     http: &Shared,
 ) -> Result<Applied, String> {
     let zones = ZoneSet::derive(model);
-    match generation(model, zones, https_port) {
+    match generation(model, zones, challenges, https_port) {
         Ok(g) => {
             let resign_at = g.resign_at;
             let (zones, _) = g.install(dns, http);
-            tracing::info!("DNSSEC signatures renewed for a new signing period");
+            tracing::info!("zones rebuilt (new signing period or ACME DNS-01 records)");
             Ok(Applied {
                 model: model.clone(),
                 zones,

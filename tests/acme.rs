@@ -356,3 +356,44 @@ fn short_lived_certificates_are_renewed() {
         == "200"));
     stop(server);
 }
+
+#[test]
+fn dns01_proves_names_that_do_not_point_here() {
+    let setup = Setup::new();
+    let pebble = Pebble::start(setup.http, setup.dns, 3600);
+    // The names point at another box: HTTP-01 could never succeed, DNS-01 from our zones does.
+    let text = setup
+        .config(&pebble, &["example.net"])
+        .replace("ipv4 = [\"127.0.0.1\"]", "ipv4 = [\"192.0.2.1\"]")
+        .replace(
+            "mode = \"acme\"\n",
+            "mode = \"acme\"\nacme_challenge = \"dns-01\"\n",
+        );
+    let config = ScratchConfig::new(&text);
+    let log = config.dir.path().join("serve.log");
+    let server = setup.serve(&config, &log);
+    let root = pebble.root(config.dir.path());
+    for name in ["example.net", "autoconfig.example.net", "mail.example.net"] {
+        let mut status = String::new();
+        let ok = eventually(Duration::from_secs(60), || {
+            status = setup.https_status(name, &root);
+            status == "200" || status == "404"
+        });
+        assert!(
+            ok,
+            "{name}: {status}\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+    // The challenge records are withdrawn once the order is done.
+    let dns: std::net::SocketAddr = ([127, 0, 0, 1], setup.dns).into();
+    let gone = eventually(Duration::from_secs(10), || {
+        kdig(dns, &["_acme-challenge.autoconfig.example.net", "TXT"]).contains("NXDOMAIN")
+    });
+    assert!(
+        gone,
+        "{}",
+        kdig(dns, &["_acme-challenge.autoconfig.example.net", "TXT"])
+    );
+    stop(server);
+}

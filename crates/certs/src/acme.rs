@@ -70,11 +70,23 @@ impl Http01Tokens {
     }
 }
 
+/// Puts DNS-01 TXT records into the served zones (and takes them out again), returning once
+/// they are served — by this server and by the zone's secondaries.
+pub trait Dns01Publisher: Send + Sync {
+    /// Serves exactly `records` (owner name, TXT value) as challenge records from now on; an
+    /// empty list withdraws them.
+    fn publish(
+        &self,
+        records: Vec<(String, String)>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + '_>>;
+}
+
 /// An ACME account at one CA, ready to order certificates.
 pub struct AcmeIssuer {
     account: Account,
     store: IssuedStore,
     tokens: Arc<Http01Tokens>,
+    dns01: Option<Arc<dyn Dns01Publisher>>,
 }
 
 /// How long an order may take to validate and issue.
@@ -101,6 +113,7 @@ impl AcmeIssuer {
                 account,
                 store,
                 tokens,
+                dns01: None,
             });
         }
         let contact: Vec<&str> = settings.contact.iter().map(String::as_str).collect();
@@ -131,7 +144,14 @@ impl AcmeIssuer {
             account,
             store,
             tokens,
+            dns01: None,
         })
+    }
+
+    /// Proves names with DNS-01 records put into our zones by `publisher`, instead of HTTP-01.
+    pub fn with_dns01(mut self, publisher: Arc<dyn Dns01Publisher>) -> AcmeIssuer {
+        self.dns01 = Some(publisher);
+        self
     }
 
     /// Orders a certificate for `names` (the HTTPS names of `domain`), answers the HTTP-01
@@ -141,7 +161,17 @@ impl AcmeIssuer {
             names.iter().map(|n| Identifier::Dns(n.clone())).collect();
         let mut order = self.account.new_order(&NewOrder::new(&identifiers)).await?;
         let mut tokens = Vec::new();
-        let result = self.validate(&mut order, domain, &mut tokens).await;
+        let result = match &self.dns01 {
+            None => self.validate(&mut order, domain, &mut tokens).await,
+            Some(p) => {
+                let r = self.validate_dns01(&mut order, domain, p.as_ref()).await;
+                // Withdrawn whatever happened: a stale challenge record helps nobody.
+                if let Err(e) = p.publish(Vec::new()).await {
+                    tracing::warn!("ACME: cannot withdraw the DNS-01 records: {e}");
+                }
+                r
+            }
+        };
         for t in &tokens {
             self.tokens.remove(t);
         }
@@ -165,6 +195,57 @@ impl AcmeIssuer {
             })?;
         self.store.save(&issued)?;
         Ok(issued)
+    }
+
+    /// Publishes every pending authorization's DNS-01 record, then tells the CA, then waits for
+    /// the order to be ready.
+    async fn validate_dns01(
+        &self,
+        order: &mut instant_acme::Order,
+        domain: &str,
+        publisher: &dyn Dns01Publisher,
+    ) -> Result<(), AcmeError> {
+        let mut records = Vec::new();
+        let mut authorizations = order.authorizations();
+        while let Some(authz) = authorizations.next().await {
+            let mut authz = authz?;
+            if authz.status != AuthorizationStatus::Pending {
+                continue;
+            }
+            let identifier = authz.identifier().identifier.clone();
+            let Identifier::Dns(name) = identifier else {
+                continue;
+            };
+            let challenge =
+                authz
+                    .challenge(ChallengeType::Dns01)
+                    .ok_or_else(|| AcmeError::Order {
+                        domain: domain.to_owned(),
+                        reason: "the CA offers no dns-01 challenge".into(),
+                    })?;
+            records.push((
+                format!("_acme-challenge.{name}"),
+                challenge.key_authorization().dns_value(),
+            ));
+        }
+        publisher
+            .publish(records)
+            .await
+            .map_err(|reason| AcmeError::Order {
+                domain: domain.to_owned(),
+                reason: format!("cannot publish the DNS-01 records: {reason}"),
+            })?;
+        let mut authorizations = order.authorizations();
+        while let Some(authz) = authorizations.next().await {
+            let mut authz = authz?;
+            if authz.status != AuthorizationStatus::Pending {
+                continue;
+            }
+            if let Some(mut c) = authz.challenge(ChallengeType::Dns01) {
+                c.set_ready().await?;
+            }
+        }
+        self.wait_ready(order, domain).await
     }
 
     /// Sets every pending authorization's HTTP-01 challenge up and waits for the order to be ready.
@@ -202,6 +283,15 @@ impl AcmeIssuer {
             tokens.push(token);
             challenge.set_ready().await?;
         }
+        self.wait_ready(order, domain).await
+    }
+
+    /// Waits until the order is ready; otherwise the CA's reasons, as an error.
+    async fn wait_ready(
+        &self,
+        order: &mut instant_acme::Order,
+        domain: &str,
+    ) -> Result<(), AcmeError> {
         let status = order
             .poll_ready(&RetryPolicy::new().timeout(ORDER_TIMEOUT))
             .await?;

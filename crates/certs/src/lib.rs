@@ -12,5 +12,5 @@
 pub mod acme;
 pub mod store;
 
-pub use acme::{AcmeError, AcmeIssuer, Http01Tokens};
+pub use acme::{AcmeError, AcmeIssuer, Dns01Publisher, Http01Tokens};
 pub use store::{Issued, IssuedStore, StoreError};

@@ -120,6 +120,9 @@ pub struct TlsSection {
     /// ACME: a PEM file of extra roots to trust for the CA's own HTTPS (a test CA such as Pebble).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acme_server_ca: Option<Spanned<String>>,
+    /// ACME: `http-01` (default) or `dns-01`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acme_challenge: Option<Spanned<String>>,
     /// ACME: external account binding key id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acme_eab_kid: Option<Spanned<String>>,

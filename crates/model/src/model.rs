@@ -228,6 +228,17 @@ pub struct AcmeSettings {
     pub server_ca: Option<PathBuf>,
     /// External account binding: key id and HMAC key.
     pub eab: Option<(String, Vec<u8>)>,
+    /// How names are proven.
+    pub challenge: AcmeChallenge,
+}
+
+/// The ACME challenge type used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcmeChallenge {
+    /// HTTP-01: a file on this box's port 80 (names must point here).
+    Http01,
+    /// DNS-01: a TXT record in our own zone (any name of our zones).
+    Dns01,
 }
 
 impl std::fmt::Debug for AcmeSettings {
@@ -238,6 +249,7 @@ impl std::fmt::Debug for AcmeSettings {
             .field("contact", &self.contact)
             .field("server_ca", &self.server_ca)
             .field("eab", &self.eab.as_ref().map(|(kid, _)| kid))
+            .field("challenge", &self.challenge)
             .finish()
     }
 }

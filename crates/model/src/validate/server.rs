@@ -9,8 +9,8 @@ use toml::Spanned;
 use super::{Diagnostics, int_in};
 use crate::config::{RrlSection, ServerSection, TlsSection};
 use crate::model::{
-    AcmeSettings, CertificateFiles, HostAddresses, LETS_ENCRYPT, LETS_ENCRYPT_STAGING, Rrl, RunAs,
-    Server, Tls, TlsMode,
+    AcmeChallenge, AcmeSettings, CertificateFiles, HostAddresses, LETS_ENCRYPT,
+    LETS_ENCRYPT_STAGING, Rrl, RunAs, Server, Tls, TlsMode,
 };
 
 /// Listen addresses used when `[server]` does not name any: loopback, unprivileged ports, so that
@@ -330,7 +330,23 @@ fn acme(t: &TlsSection, base: &Path, diags: &mut Diagnostics) -> AcmeSettings {
             None
         }
     };
+    let challenge = match t.acme_challenge.as_ref() {
+        None => AcmeChallenge::Http01,
+        Some(c) => match c.get_ref().to_ascii_lowercase().as_str() {
+            "http-01" => AcmeChallenge::Http01,
+            "dns-01" => AcmeChallenge::Dns01,
+            other => {
+                diags.push(
+                    Some(c.span()),
+                    "tls.acme_challenge",
+                    super::wording::unknown("challenge", other, &["http-01", "dns-01"]),
+                );
+                AcmeChallenge::Http01
+            }
+        },
+    };
     AcmeSettings {
+        challenge,
         directory,
         contact,
         server_ca: t.acme_server_ca.as_ref().map(|p| base.join(p.get_ref())),
