@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # HTTP benchmark: wrk against mailbeacon's autoconfig endpoint and against nginx serving the very
 # same bytes as a static file, in one run, at 1, 16 and 64 connections; then Outlook's
-# Autodiscover POST against mailbeacon. Servers are pinned to CPU 0, wrk to CPU 1. Both servers log
-# no requests (nginx: access_log off; mailbeacon: MAILBEACON_LOG=warn) so neither pays for I/O the
-# other skips. Usage: scripts/bench-http.sh [SECONDS]   (needs wrk, nginx, curl; builds release)
+# Autodiscover POST against mailbeacon. Servers are pinned to CPU 0, wrk to CPU 1. By default both
+# servers log no requests (nginx: access_log off; mailbeacon: MAILBEACON_LOG=warn) so neither pays
+# for I/O the other skips; with ACCESS_LOG=1 both write an access log line per request to a file
+# (nginx: `access_log … combined`; mailbeacon: MAILBEACON_LOG=info, standard error to a file).
+# Usage: [ACCESS_LOG=1] scripts/bench-http.sh [SECONDS]   (needs wrk, nginx, curl; builds release)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
@@ -17,8 +19,15 @@ mb_port=18080
 nginx_port=18081
 path="/mail/config-v1.1.xml?emailaddress=alice%40example.test"
 
-MAILBEACON_LOG=warn taskset -c 0 "$bin" serve -c "$config" --dns 127.0.0.1:0 \
-  --http 127.0.0.1:$mb_port --https 127.0.0.1:18443 --ready-file "$tmp/ready" &
+if [ "${ACCESS_LOG:-0}" = 1 ]; then
+  mb_log=info
+  nginx_log="access_log $tmp/nginx-access.log combined;"
+else
+  mb_log=warn
+  nginx_log="access_log off;"
+fi
+MAILBEACON_LOG=$mb_log taskset -c 0 "$bin" serve -c "$config" --dns 127.0.0.1:0 \
+  --http 127.0.0.1:$mb_port --https 127.0.0.1:18443 --ready-file "$tmp/ready" 2> "$tmp/mb-access.log" &
 for _ in $(seq 200); do [ -f "$tmp/ready" ] && break; sleep 0.05; done
 
 mkdir -p "$tmp/www/mail"
@@ -30,7 +39,7 @@ pid $tmp/nginx.pid;
 error_log stderr error;
 events { worker_connections 1024; }
 http {
-  access_log off;
+  $nginx_log
   keepalive_requests 10000000;
   types { application/xml xml; }
   server {
@@ -68,6 +77,9 @@ for c in 1 16 64; do
   printf "%-26s %5s %12s %9s %12s %9s %6.2fx\n" "autoconfig GET" "$c" "$n_rps" "$n_p99" "$m_rps" "$m_p99" \
     "$(awk -v a="$m_rps" -v b="$n_rps" 'BEGIN {print a / b}')"
 done
+if [ "${ACCESS_LOG:-0}" = 1 ]; then
+  echo "access log lines: nginx $(wc -l < "$tmp/nginx-access.log"), mailbeacon $(grep -c 'mailbeacon::access' "$tmp/mb-access.log")"
+fi
 for c in 1 16 64; do
   # Over HTTPS: on plain HTTP Autodiscover answers with the redirect to HTTPS.
   read -r m_rps m_p99 < <(bench "https://127.0.0.1:18443/autodiscover/autodiscover.xml" "$c" -s "$tmp/post.lua")

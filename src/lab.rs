@@ -8,19 +8,34 @@ use mailbeacon_lab::{Lab, LabError};
 use crate::Listeners;
 
 /// Runs until SIGINT/SIGTERM; SIGHUP reloads the configuration file.
-pub fn lab(
-    config: Option<&Path>,
-    domains: Vec<String>,
-    state: Option<PathBuf>,
-    loopback: bool,
-    options: Listeners,
-) -> ExitCode {
+/// What `lab` takes besides the configuration and listeners.
+pub struct LabArgs {
+    /// `--domain`.
+    pub domains: Vec<String>,
+    /// `--state`.
+    pub state: Option<PathBuf>,
+    /// `--loopback`.
+    pub loopback: bool,
+    /// `--certificate-for`.
+    pub certificate_for: Vec<String>,
+}
+
+pub fn lab(config: Option<&Path>, args: LabArgs, options: Listeners) -> ExitCode {
+    let LabArgs {
+        domains,
+        state,
+        loopback,
+        certificate_for,
+    } = args;
     mailbeacon_limits::raise_fd_limit();
     let mut builder = Lab::builder()
         .dns(options.dns)
         .http(options.http)
         .https(options.https)
         .loopback(loopback);
+    for name in certificate_for {
+        builder = builder.certificate_for(name);
+    }
     if let Some(c) = config {
         builder = builder.config_file(c);
     }

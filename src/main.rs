@@ -65,6 +65,9 @@ enum Command {
         /// configuration written for the internet sends clients to this lab.
         #[arg(long)]
         loopback: bool,
+        /// Also issue a lab certificate for NAME (repeatable), e.g. a test IMAP server's host.
+        #[arg(long, value_name = "NAME")]
+        certificate_for: Vec<String>,
         #[command(flatten)]
         listeners: Listeners,
     },
@@ -151,15 +154,25 @@ const EXIT_INVALID: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    let _log = init_logging();
     match cli.command {
         Command::Serve { listeners } => serve::serve(cli.config.as_deref(), listeners),
         Command::Lab {
             domain,
             state,
             loopback,
+            certificate_for,
             listeners,
-        } => lab::lab(cli.config.as_deref(), domain, state, loopback, listeners),
+        } => lab::lab(
+            cli.config.as_deref(),
+            lab::LabArgs {
+                domains: domain,
+                state,
+                loopback,
+                certificate_for,
+            },
+            listeners,
+        ),
         Command::Reload => control::reload(cli.config.as_deref()),
         Command::Check => check(cli.config.as_deref()),
         Command::Records { domain } => records(cli.config.as_deref(), domain.as_deref()),
@@ -206,7 +219,11 @@ fn main() -> ExitCode {
 /// Logs to standard error; `MAILBEACON_LOG` (tracing's filter syntax) overrides the default `info`,
 /// and `MAILBEACON_LOG_FORMAT=json` writes one JSON object per line for log shippers. Nothing is
 /// logged per DNS query unless `mailbeacon::query=info` is asked for.
-fn init_logging() {
+///
+/// Lines go through a non-blocking writer (a background thread drains a bounded queue, dropping
+/// lines rather than stalling requests if standard error cannot keep up); the returned guard
+/// flushes what is queued when `main` returns.
+fn init_logging() -> tracing_appender::non_blocking::WorkerGuard {
     let level = std::env::var("MAILBEACON_LOG").unwrap_or_else(|_| "info".into());
     // rustls warns on every handshake whose SNI is an IP address (wrk, some scanners): a client's
     // mistake that is not worth a log line per connection. The query log is opt-in.
@@ -217,9 +234,10 @@ fn init_logging() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rustls=error"))
     };
     let json = std::env::var("MAILBEACON_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter(&level))
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     let _ = if json {
         builder.json().try_init()
     } else {
@@ -227,6 +245,7 @@ fn init_logging() {
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .try_init()
     };
+    guard
 }
 
 const DEFAULT_PATH: &str = "config/mailbeacon.toml";

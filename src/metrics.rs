@@ -45,13 +45,22 @@ struct BuildLabels {
     version: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PathLabels {
+    path: &'static str,
+}
+
 /// The counters `serve` keeps.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     dns: Family<DnsLabels, Counter>,
+    answers: Family<PathLabels, Counter>,
     http: Family<HttpLabels, Counter>,
     reloads: Family<OutcomeLabels, Counter>,
+    handshakes: Family<OutcomeLabels, Counter>,
+    notifies: Family<OutcomeLabels, Counter>,
+    certificates: Arc<std::sync::OnceLock<Arc<mailbeacon_http::Shared>>>,
     counting: bool,
     query_log: bool,
 }
@@ -79,6 +88,26 @@ impl Metrics {
             "Configuration reloads, by outcome",
             reloads.clone(),
         );
+        let answers = Family::<PathLabels, Counter>::default();
+        registry.register(
+            "dns_udp_answers",
+            "UDP answers by path: precomputed bytes (fast path) or built by the general path",
+            answers.clone(),
+        );
+        let handshakes = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "tls_handshakes",
+            "TLS handshakes on the HTTPS listeners, by outcome",
+            handshakes.clone(),
+        );
+        let notifies = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "dns_notify",
+            "DNS NOTIFY sent to secondaries, by outcome (acknowledged, or not after every retry)",
+            notifies.clone(),
+        );
+        let certificates = Arc::new(std::sync::OnceLock::new());
+        registry.register_collector(Box::new(CertificateExpiry(certificates.clone())));
         let build = Family::<BuildLabels, Gauge>::default();
         build
             .get_or_create(&BuildLabels {
@@ -90,8 +119,12 @@ impl Metrics {
         Metrics {
             registry,
             dns,
+            answers,
             http,
             reloads,
+            handshakes,
+            notifies,
+            certificates,
             counting,
             query_log: tracing::enabled!(target: "mailbeacon::query", tracing::Level::INFO),
         }
@@ -107,6 +140,23 @@ impl Metrics {
     pub fn reloaded(&self, ok: bool) {
         let outcome = if ok { "ok" } else { "failed" };
         self.reloads.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
+    /// Reports the certificates `shared` serves (their expiry, read at each scrape).
+    pub fn watch_certificates(&self, shared: Arc<mailbeacon_http::Shared>) {
+        let _ = self.certificates.set(shared);
+    }
+
+    /// The hook that counts NOTIFY outcomes (`None` when nothing is counted).
+    pub fn notify_outcomes(&self) -> Option<mailbeacon_dns::notify::OutcomeHook> {
+        if !self.counting {
+            return None;
+        }
+        let notifies = self.notifies.clone();
+        Some(Arc::new(move |ok: bool| {
+            let outcome = if ok { "acknowledged" } else { "failed" };
+            notifies.get_or_create(&OutcomeLabels { outcome }).inc();
+        }))
     }
 
     /// The Prometheus text exposition.
@@ -145,7 +195,55 @@ impl Collector for RateLimited {
     }
 }
 
+/// Seconds until each domain's certificate expires, read from what HTTPS serves at each scrape.
+#[derive(Debug)]
+struct CertificateExpiry(Arc<std::sync::OnceLock<Arc<mailbeacon_http::Shared>>>);
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DomainLabels {
+    domain: String,
+}
+
+impl Collector for CertificateExpiry {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(shared) = self.0.get() else {
+            return Ok(());
+        };
+        let expiry = shared.certificate_expiry.load();
+        if expiry.is_empty() {
+            return Ok(());
+        }
+        let now = i64::from(crate::unix_now());
+        let family = Family::<DomainLabels, Gauge>::default();
+        for (domain, not_after) in expiry.iter() {
+            family
+                .get_or_create(&DomainLabels {
+                    domain: domain.clone(),
+                })
+                .set(not_after - now);
+        }
+        let metric = encoder.encode_descriptor(
+            "certificate_expiry_seconds",
+            "Seconds until the certificate served for each domain expires",
+            None,
+            family.metric_type(),
+        )?;
+        family.encode(metric)
+    }
+}
+
 impl QueryObserver for Metrics {
+    fn answered_from(&self, precomputed: bool) {
+        if self.counting {
+            let path = if precomputed {
+                "precomputed"
+            } else {
+                "general"
+            };
+            self.answers.get_or_create(&PathLabels { path }).inc();
+        }
+    }
+
     fn observe(&self, peer: SocketAddr, transport: Transport, query: &[u8], reply: Option<&[u8]>) {
         let question = wire::question(query);
         let qtype = question.as_ref().map_or("-", |(_, t)| type_name(*t));
@@ -175,6 +273,15 @@ impl QueryObserver for Metrics {
 impl RequestObserver for Metrics {
     fn intercept(&self, _request: &routes::Request<'_>) -> Option<Response> {
         None
+    }
+
+    fn tls_handshake(&self, result: Result<(), &str>) {
+        if self.counting {
+            let outcome = if result.is_ok() { "ok" } else { "failed" };
+            self.handshakes
+                .get_or_create(&OutcomeLabels { outcome })
+                .inc();
+        }
     }
 
     fn observe(&self, _peer: SocketAddr, request: &routes::Request<'_>, response: &Response) {

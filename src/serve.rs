@@ -168,11 +168,18 @@ async fn run(
     let http_observer: Option<Arc<dyn RequestObserver>> =
         observes.then(|| metrics.clone() as Arc<dyn RequestObserver>);
     let dns_observer: SharedObserver = observes.then(|| metrics.clone() as Arc<dyn QueryObserver>);
+    let expiry = generation
+        .tls
+        .as_ref()
+        .map(|t| t.expiry.clone())
+        .unwrap_or_default();
     let http_shared = Shared::observed(
         generation.site,
         generation.tls.map(|t| t.config),
         http_observer,
     );
+    http_shared.certificate_expiry.store(Arc::new(expiry));
+    metrics.watch_certificates(http_shared.clone());
     warn_if_public_on_lab_ca(&model, &bound);
     let fast_path = if dns_shared.load().prepared_lazily() {
         "DNS answers built on first use".to_owned()
@@ -206,6 +213,7 @@ async fn run(
     notify::send(
         notify::notices(None, &zones),
         dns_shared.load().authority().tsig(),
+        metrics.notify_outcomes(),
     );
     control.announce();
     let status = |n: usize| format!("serving {}", crate::count(n, "domain"));
@@ -262,6 +270,7 @@ async fn run(
                 notify::send(
                     notify::notices(Some(&serving), &applied.zones),
                     dns_shared.load().authority().tsig(),
+                    metrics.notify_outcomes(),
                 );
                 crate::systemd::ready(&status(applied.zones.zones().len()));
                 if let Some(acme) = &acme {

@@ -240,6 +240,19 @@ fn metrics_move_as_queries_and_requests_arrive() {
         &["-A", "Thunderbird/153.0"],
     );
     assert_eq!(r.status, 200);
+    // One handshake that succeeds, one that the client abandons (it does not trust the lab CA).
+    let ok = served.https("autoconfig.example.test", "/mail/config-v1.1.xml", &[]);
+    assert_eq!(ok.status, 200);
+    let https = served.addr("https");
+    let _ = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "--resolve"])
+        .arg(format!(
+            "autoconfig.example.test:{}:127.0.0.1",
+            https.port()
+        ))
+        .arg(format!("https://autoconfig.example.test:{}/", https.port()))
+        .status();
+    std::thread::sleep(std::time::Duration::from_millis(200));
     let text = scrape();
     // An independent parser: Python's prometheus_client.
     let parsed = python(
@@ -276,6 +289,22 @@ for family in text_string_to_metric_families(sys.stdin.read()):
         1.0
     );
     assert_eq!(value("mailbeacon_build_info{version="), 1.0);
+    // The three MX answers were precomputed; the name that does not exist takes the general path.
+    assert_eq!(
+        value("mailbeacon_dns_udp_answers_total{path=precomputed}"),
+        3.0
+    );
+    assert_eq!(value("mailbeacon_dns_udp_answers_total{path=general}"), 1.0);
+    assert_eq!(value("mailbeacon_tls_handshakes_total{outcome=ok}"), 1.0);
+    assert_eq!(
+        value("mailbeacon_tls_handshakes_total{outcome=failed}"),
+        1.0
+    );
+    let days = value("mailbeacon_certificate_expiry_seconds{domain=example.test}") / 86_400.0;
+    assert!(
+        days > 300.0 && days < 400.0,
+        "lab certificates live 397 days: {days}"
+    );
     assert_eq!(value("mailbeacon_dns_rate_limited_total{"), 0.0);
     if have("promtool") {
         let mut child = Command::new("promtool")

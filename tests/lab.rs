@@ -409,3 +409,35 @@ outgoing = [{ host = "smtp.{domain}", port = 587, security = "starttls" }]
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn the_lab_ca_issues_for_extra_names_the_test_asks_for() {
+    let lab = Lab::builder()
+        .domain("shop.test")
+        .certificate_for("imap.provider.example")
+        .start()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &lab.info().ca_pem).unwrap();
+    // The handshake for the extra name verifies against the lab CA (the path itself is not served).
+    let r = https_get(lab.https_addr(), &ca, "imap.provider.example", "/healthz");
+    assert_eq!(r.status, 200, "{}", r.text());
+    // A name nobody asked for gets the fallback certificate, which does not name it: refused.
+    let port = lab.https_addr().port();
+    let other = std::process::Command::new("curl")
+        .args(["-sS", "-o", "/dev/null", "--cacert"])
+        .arg(&ca)
+        .args([
+            "--resolve",
+            &format!("pop.provider.example:{port}:127.0.0.1"),
+        ])
+        .arg(format!("https://pop.provider.example:{port}/healthz"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        other.status.code(),
+        Some(60),
+        "curl refuses a certificate for another name"
+    );
+}

@@ -11,6 +11,7 @@ use std::time::Duration;
 const CONFIG: &str = r#"
 [server]
 ipv4 = ["192.0.2.1"]
+metrics = "127.0.0.1:0"
 
 [service.mail]
 incoming = [{ protocol = "imap", host = "mail.{domain}" }]
@@ -275,4 +276,25 @@ fn follows(start: fn(u16, std::net::SocketAddr, &[&str], bool) -> Secondary, sig
         seen.contains("\"v=spf1 -all\"")
     });
     assert!(alias_followed, "alias.example not followed: {seen}");
+
+    // Every NOTIFY was acknowledged, and the metrics say so.
+    let addr = s.ready["metrics"]
+        .as_str()
+        .expect("metrics address")
+        .to_owned();
+    let acknowledged = eventually(Duration::from_secs(10), || {
+        let out = Command::new("curl")
+            .args(["-sS", &format!("http://{addr}/metrics")])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find(|l| l.starts_with("mailbeacon_dns_notify_total{outcome=\"acknowledged\"}"))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .is_some_and(|n| n >= 4.0)
+    });
+    assert!(
+        acknowledged,
+        "two zones announced at start and after the reload"
+    );
 }

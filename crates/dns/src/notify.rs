@@ -108,15 +108,21 @@ pub fn acknowledgement(reply: &[u8], id: u16, zone: &Name) -> Result<(), NotAckn
 /// Sends every notice to each of its targets in the background, retrying until acknowledged.
 /// Results are logged: an acknowledgement at `info`, a target that never acknowledged at `warn`.
 /// Must be called inside a tokio runtime.
-/// NOTIFY to targets with a key is signed with that key from `keys`.
-pub fn send(notices: Vec<Notice>, keys: &TsigKeys) {
+/// NOTIFY to targets with a key is signed with that key from `keys`. Each outcome (acknowledged
+/// or not) is also reported to `outcome`, when given (metrics).
+pub fn send(notices: Vec<Notice>, keys: &TsigKeys, outcome: Option<OutcomeHook>) {
     for notice in notices {
         for t in &notice.targets {
             let notice = notice.clone();
             let target = t.addr;
             let signer = t.key.as_ref().and_then(|k| keys.signer(k)).cloned();
+            let outcome = outcome.clone();
             tokio::spawn(async move {
-                match notify_one(&notice, target, signer.as_ref()).await {
+                let result = notify_one(&notice, target, signer.as_ref()).await;
+                if let Some(hook) = &outcome {
+                    hook(result.is_ok());
+                }
+                match result {
                     Ok(()) => tracing::info!(
                         "NOTIFY {} serial {} to {target}: acknowledged",
                         notice.zone,
@@ -132,6 +138,9 @@ pub fn send(notices: Vec<Notice>, keys: &TsigKeys) {
         }
     }
 }
+
+/// Told whether each NOTIFY was acknowledged.
+pub type OutcomeHook = std::sync::Arc<dyn Fn(bool) + Send + Sync>;
 
 /// One secondary: send, wait, resend with a doubled wait, until acknowledged or out of attempts.
 async fn notify_one(

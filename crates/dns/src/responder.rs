@@ -113,19 +113,20 @@ impl Responder {
     /// Answers a UDP datagram into `out`; `false` means send nothing (not a query, or not even a
     /// header). Tries the precomputed answers first.
     pub fn respond_udp(&self, query: &[u8], peer: IpAddr, out: &mut Vec<u8>) -> bool {
+        self.respond_udp_from(query, peer, out).is_some()
+    }
+
+    /// As [`Responder::respond_udp`]; `Some(true)` when the answer was precomputed, `Some(false)`
+    /// when the general path made it, `None` when nothing is sent.
+    pub fn respond_udp_from(&self, query: &[u8], peer: IpAddr, out: &mut Vec<u8>) -> Option<bool> {
         if self.prepared.answer(&self.authority, query, out) {
-            return true;
+            return Some(true);
         }
-        match respond_general(&self.authority, query, Transport::Udp, peer)
+        let reply = respond_general(&self.authority, query, Transport::Udp, peer)
             .into_iter()
-            .next()
-        {
-            Some(reply) => {
-                *out = reply;
-                true
-            }
-            None => false,
-        }
+            .next()?;
+        *out = reply;
+        Some(false)
     }
 
     /// Answers one message on the general path: zero messages (drop), one, or several (a zone

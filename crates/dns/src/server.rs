@@ -65,6 +65,8 @@ pub type SharedResponder = Arc<ArcSwap<Responder>>;
 pub trait QueryObserver: Send + Sync {
     /// Called after a query was answered (`reply` is the first message sent, `None` if dropped).
     fn observe(&self, peer: SocketAddr, transport: Transport, query: &[u8], reply: Option<&[u8]>);
+    /// Called for each UDP answer with whether the fast path (precomputed bytes) gave it.
+    fn answered_from(&self, _precomputed: bool) {}
 }
 
 /// An optional observer, shared by every worker.

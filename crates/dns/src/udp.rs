@@ -68,7 +68,8 @@ pub(crate) fn worker(
             };
             let out = &mut outbox[peers.len()];
             let query = &query[..len];
-            let mut answered = responder.respond_udp(query, peer.ip(), out);
+            let path = responder.respond_udp_from(query, peer.ip(), out);
+            let mut answered = path.is_some();
             if answered && let Some(rrl) = &rrl {
                 match rrl.judge(peer.ip(), query, out) {
                     Verdict::Send => {}
@@ -77,6 +78,9 @@ pub(crate) fn worker(
                 }
             }
             if let Some(o) = &observer {
+                if let Some(precomputed) = path {
+                    o.answered_from(precomputed);
+                }
                 o.observe(peer, Transport::Udp, query, answered.then_some(&out[..]));
             }
             if answered {

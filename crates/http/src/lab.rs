@@ -185,6 +185,10 @@ impl LabCa {
                 Arc::new(CertifiedKey::new(chain, any_supported_type(&der)?)),
             );
         }
+        if !model.tls.extra_names.is_empty() {
+            let names = model.tls.extra_names.clone();
+            set.insert(&names, Arc::new(self.issue(&names)?));
+        }
         set.set_fallback(Arc::new(self.issue(&fallback)?));
         Ok((set, signers))
     }

@@ -60,6 +60,8 @@ pub trait RequestObserver: Send + Sync {
     fn intercept(&self, request: &routes::Request<'_>) -> Option<Response>;
     /// Called once per normally routed request.
     fn observe(&self, peer: SocketAddr, request: &routes::Request<'_>, response: &Response);
+    /// Called after each TLS handshake: `Ok(())`, or the reason it failed (a timeout included).
+    fn tls_handshake(&self, _result: Result<(), &str>) {}
 }
 
 /// What the listeners serve; site and TLS are swapped atomically on reload.
@@ -72,6 +74,9 @@ pub struct Shared {
     pub observer: Option<Arc<dyn RequestObserver>>,
     /// Pending ACME HTTP-01 challenges (mode `acme`), answered on plain HTTP for any host.
     pub acme: ArcSwapOption<mailbeacon_certs::Http01Tokens>,
+    /// When each domain's certificate expires (seconds since the epoch), for metrics; set with
+    /// the TLS configuration.
+    pub certificate_expiry: ArcSwap<Vec<(String, i64)>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -100,6 +105,7 @@ impl Shared {
             tls: ArcSwapOption::new(tls),
             observer,
             acme: ArcSwapOption::empty(),
+            certificate_expiry: ArcSwap::from_pointee(Vec::new()),
         })
     }
 }
@@ -266,13 +272,27 @@ async fn connection(
         let Some(config) = shared.tls.load_full() else {
             return;
         };
+        let observer = shared.observer.as_deref();
         match tokio::time::timeout(READ_TIMEOUT, TlsAcceptor::from(config).accept(stream)).await {
-            Ok(Ok(tls)) => Box::new(tls),
+            Ok(Ok(tls)) => {
+                if let Some(o) = observer {
+                    o.tls_handshake(Ok(()));
+                }
+                Box::new(tls)
+            }
             Ok(Err(e)) => {
                 tracing::debug!("TLS handshake with {peer}: {e}");
+                if let Some(o) = observer {
+                    o.tls_handshake(Err(&e.to_string()));
+                }
                 return;
             }
-            Err(_) => return,
+            Err(_) => {
+                if let Some(o) = observer {
+                    o.tls_handshake(Err("timeout"));
+                }
+                return;
+            }
         }
     } else {
         // hyper's head timeout starts with the first byte; a client that sends none must not

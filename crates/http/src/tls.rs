@@ -110,6 +110,9 @@ pub struct TlsSetup {
     pub ca_pem: Option<String>,
     /// The certificates that sign each domain's Apple profiles (ECDSA P-256 keys only).
     pub profile_signers: ProfileSigners,
+    /// When the certificate served for each domain's `autoconfig.` name (else the domain) expires
+    /// (seconds since the epoch); domains without a certificate are absent.
+    pub expiry: Vec<(String, i64)>,
 }
 
 /// Builds the HTTPS configuration for `model`; `None` when TLS is off.
@@ -130,6 +133,7 @@ pub fn setup(model: &Model) -> Result<Option<TlsSetup>, TlsError> {
             (set, Some(ca), signers)
         }
     };
+    let expiry = expiry_by_domain(model, &set);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
@@ -141,6 +145,7 @@ pub fn setup(model: &Model) -> Result<Option<TlsSetup>, TlsError> {
         ca_path: ca.as_ref().map(|c| c.cert_path().to_owned()),
         ca_pem: ca.map(|c| c.cert_pem().to_owned()),
         profile_signers,
+        expiry,
     }))
 }
 
@@ -148,6 +153,26 @@ pub fn setup(model: &Model) -> Result<Option<TlsSetup>, TlsError> {
 /// building a TLS configuration; what `mailbeacon check` runs in `files` mode.
 pub fn check_files(model: &Model) -> Result<(), TlsError> {
     from_files(model).map(|_| ())
+}
+
+/// For each domain, when the certificate that serves it expires.
+fn expiry_by_domain(model: &Model, set: &CertificateSet) -> Vec<(String, i64)> {
+    let mut out = Vec::new();
+    for d in &model.domains {
+        let domain = mailbeacon_model::name::display(&d.name);
+        let found = set
+            .find(Some(&format!("autoconfig.{domain}")))
+            .or_else(|| set.find(Some(&domain)));
+        let not_after = found.as_ref().and_then(|k| k.cert.first()).and_then(|c| {
+            x509_parser::parse_x509_certificate(c.as_ref())
+                .ok()
+                .map(|(_, parsed)| parsed.validity().not_after.timestamp())
+        });
+        if let Some(t) = not_after {
+            out.push((domain, t));
+        }
+    }
+    out
 }
 
 /// For each domain, the first of `candidates` (names, signer) that names `autoconfig.<d>` or

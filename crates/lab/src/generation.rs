@@ -87,6 +87,9 @@ impl Generation {
     pub fn install(self, dns: &ArcSwap<Responder>, http: &Shared) -> (ZoneSet, Keyring) {
         dns.store(Arc::new(self.responder));
         http.site.store(Arc::new(self.site));
+        if let Some(t) = &self.tls {
+            http.certificate_expiry.store(Arc::new(t.expiry.clone()));
+        }
         http.tls.store(self.tls.map(|t| t.config));
         (self.zones, self.keys)
     }

@@ -95,6 +95,7 @@ pub struct LabBuilder {
     http: Vec<SocketAddr>,
     https: Vec<SocketAddr>,
     loopback: bool,
+    certificate_names: Vec<String>,
 }
 
 /// What a running lab offers, as written to the ready file.
@@ -126,6 +127,7 @@ pub struct Lab {
     domains: Vec<String>,
     state_dir: PathBuf,
     loopback: bool,
+    certificate_names: Vec<String>,
     https_port: Option<u16>,
     /// Set on drop, so background work stops early.
     stopped: Arc<AtomicBool>,
@@ -154,6 +156,7 @@ impl Lab {
             http: Vec::new(),
             https: Vec::new(),
             loopback: false,
+            certificate_names: Vec::new(),
         }
     }
 
@@ -258,6 +261,7 @@ impl Lab {
             &self.domains,
             &self.state_dir,
             self.loopback,
+            &self.certificate_names,
         )?;
         lab_generation(&model, self.https_port)?.install(&self.dns, &self.http);
         if let Some(rt) = &self.runtime {
@@ -310,6 +314,14 @@ impl LabBuilder {
     /// temporary directory is used and removed on drop.
     pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.state_dir = Some(dir.into());
+        self
+    }
+
+    /// The lab CA also issues a certificate for `name` (repeatable): a host of the test's own,
+    /// such as the IMAP server it starts, that should be trusted through [`Lab::root_store`].
+    pub fn certificate_for(mut self, name: impl Into<String>) -> Self {
+        self.certificate_names
+            .push(name.into().trim_end_matches('.').to_ascii_lowercase());
         self
     }
 
@@ -370,6 +382,7 @@ impl LabBuilder {
             &self.domains,
             &state_dir,
             self.loopback,
+            &self.certificate_names,
         )?;
         let ephemeral = vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)];
         let choose = |given: &[SocketAddr], configured: &[SocketAddr], key: &str| {
@@ -446,6 +459,7 @@ impl LabBuilder {
             source: self.source,
             domains: self.domains,
             loopback: self.loopback,
+            certificate_names: self.certificate_names,
             state_dir,
             https_port,
             runtime: Some(runtime),
@@ -536,6 +550,7 @@ fn lab_model(
     domains: &[String],
     state_dir: &Path,
     loopback: bool,
+    certificate_names: &[String],
 ) -> Result<Model, LabError> {
     let mut full = text.to_owned();
     for d in domains {
@@ -549,6 +564,7 @@ fn lab_model(
         mailbeacon_model::load_str(&full, path).map_err(|e| LabError::Config(e.to_string()))?;
     model.server.state_dir = state_dir.to_owned();
     model.tls.mode = TlsMode::Lab;
+    model.tls.extra_names = certificate_names.to_vec();
     if loopback {
         model.server.ipv4 = vec![Ipv4Addr::LOCALHOST];
         model.server.ipv6.clear();

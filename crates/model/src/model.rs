@@ -210,6 +210,8 @@ pub struct Tls {
     pub certificates: Vec<CertificateFiles>,
     /// ACME settings (mode `acme`).
     pub acme: Option<AcmeSettings>,
+    /// Lab mode: further names the lab CA issues a certificate for (a test's own hosts).
+    pub extra_names: Vec<String>,
 }
 
 /// Let's Encrypt's production directory.

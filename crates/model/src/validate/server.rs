@@ -262,6 +262,7 @@ pub(super) fn tls(t: Option<&TlsSection>, base: &Path, diags: &mut Diagnostics) 
         mode,
         certificates,
         acme,
+        extra_names: Vec::new(),
     }
 }
 
