@@ -52,6 +52,9 @@ fn generation(
     challenges: &[(String, String)],
     https_port: Option<u16>,
 ) -> Result<Generation, GenerationError> {
+    // Signatures of zones that did not change are reused across reloads (see SignatureCache).
+    static SIGNATURES: std::sync::LazyLock<mailbeacon_dns::dnssec::SignatureCache> =
+        std::sync::LazyLock::new(Default::default);
     let zones = crate::acme::with_challenges(model, zones, challenges);
     let mut generation = Generation::build(
         model,
@@ -59,6 +62,7 @@ fn generation(
         crate::unix_now(),
         |zones| crate::with_serials(model, zones),
         https_port,
+        &SIGNATURES,
     )?;
     for file in &generation.new_key_files {
         tracing::warn!(

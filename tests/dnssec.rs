@@ -475,3 +475,49 @@ fn a_key_rollover_keeps_the_zone_valid_at_every_step() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_reload_re_signs_only_zones_that_changed() {
+    let state = tempfile::tempdir().expect("state dir");
+    let text = CONFIG.replace("STATE", &state.path().display().to_string());
+    let served = Served::start(&text);
+    let rrsig = |name: &str| {
+        served
+            .kdig(&[name, "MX", "+dnssec", "+short"])
+            .lines()
+            .find(|l| l.starts_with("MX "))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (net, alias) = (rrsig("example.net"), rrsig("alias.example"));
+    assert!(!net.is_empty() && !alias.is_empty());
+    // ECDSA signatures differ each time they are made: equal ones were reused, not remade.
+    served.hup();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        rrsig("example.net"),
+        net,
+        "nothing changed: same signatures"
+    );
+    // A change in one zone only: the others keep their signatures.
+    let edited = text.replace(
+        "name = \"edwards.example\"",
+        "name = \"edwards.example\"\nspf = \"v=spf1 -all\"",
+    );
+    std::fs::write(served.config.path(), edited).unwrap();
+    served.hup();
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            served
+                .kdig(&["edwards.example", "TXT", "+short"])
+                .contains("v=spf1 -all")
+        }),
+        "the reload applied"
+    );
+    assert_eq!(
+        rrsig("example.net"),
+        net,
+        "an unchanged zone keeps its signatures"
+    );
+    assert_eq!(rrsig("alias.example"), alias);
+}

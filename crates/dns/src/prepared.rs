@@ -505,7 +505,11 @@ mod tests {
             keys.insert(z.origin.clone(), crate::dnssec::ZoneKeys::single(key, 0));
         }
         let signed = keys
-            .sign(&zones, crate::dnssec::Validity::at(1_800_000_000))
+            .sign(
+                &zones,
+                crate::dnssec::Validity::at(1_800_000_000),
+                &Default::default(),
+            )
             .expect("signs");
         Authority::signed(&zones, &signed)
     }

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use mailbeacon_dns::Responder;
-use mailbeacon_dns::dnssec::{KeyFileError, KeyStore, Keyring, SignError, Validity};
+use mailbeacon_dns::dnssec::{
+    KeyFileError, KeyStore, Keyring, SignError, SignatureCache, Validity,
+};
 use mailbeacon_http::{Shared, Site, TlsError, TlsSetup};
 use mailbeacon_model::{Model, ZoneSet};
 
@@ -48,20 +50,22 @@ impl Generation {
     /// `assign_serials` gives them their SOA serials (after signed zones have been stamped with
     /// their signing period, so that new signatures mean a new serial); keys of signed zones come
     /// from (or are created in) `state_dir/dnssec/`. `https_port` is where clients reach HTTPS
-    /// (ignored when TLS is off).
+    /// (ignored when TLS is off). Signatures of zones unchanged since the previous generation come
+    /// from `signatures`.
     pub fn build(
         model: &Model,
         mut zones: ZoneSet,
         now: u32,
         assign_serials: impl FnOnce(ZoneSet) -> ZoneSet,
         https_port: Option<u16>,
+        signatures: &SignatureCache,
     ) -> Result<Generation, GenerationError> {
         let store = KeyStore::in_state_dir(&model.server.state_dir);
         let (keys, new_key_files) = Keyring::from_store(&store, &zones, u64::from(now))?;
         let validity = Validity::at(now);
         keys.stamp(&mut zones, validity);
         let zones = assign_serials(zones);
-        let signed = keys.sign(&zones, validity)?;
+        let signed = keys.sign(&zones, validity, signatures)?;
         let tls = mailbeacon_http::tls::setup(model)?;
         let site = Site::new(model, https_port.filter(|_| tls.is_some()));
         if let Some(t) = &tls {

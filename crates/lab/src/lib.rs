@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwap;
+use mailbeacon_dns::dnssec::SignatureCache;
 use mailbeacon_dns::{DnsServer, Responder};
 use mailbeacon_http::{HttpServer, Shared};
 use mailbeacon_model::{Model, SerialBook, TlsMode, ZoneSet, name};
@@ -128,6 +129,7 @@ pub struct Lab {
     state_dir: PathBuf,
     loopback: bool,
     certificate_names: Vec<String>,
+    signatures: SignatureCache,
     https_port: Option<u16>,
     /// Set on drop, so background work stops early.
     stopped: Arc<AtomicBool>,
@@ -263,7 +265,7 @@ impl Lab {
             self.loopback,
             &self.certificate_names,
         )?;
-        lab_generation(&model, self.https_port)?.install(&self.dns, &self.http);
+        lab_generation(&model, self.https_port, &self.signatures)?.install(&self.dns, &self.http);
         if let Some(rt) = &self.runtime {
             prepare_in_background(rt, &self.dns, &self.stopped);
         }
@@ -418,7 +420,8 @@ impl LabBuilder {
         })?;
         let https = http_server.https_addrs();
         let https_port = https.first().map(SocketAddr::port);
-        let generation = lab_generation(&model, https_port)?;
+        let signatures = SignatureCache::default();
+        let generation = lab_generation(&model, https_port, &signatures)?;
         let tls = generation
             .tls
             .as_ref()
@@ -460,6 +463,7 @@ impl LabBuilder {
             domains: self.domains,
             loopback: self.loopback,
             certificate_names: self.certificate_names,
+            signatures,
             state_dir,
             https_port,
             runtime: Some(runtime),
@@ -470,7 +474,11 @@ impl LabBuilder {
 
 /// What the lab serves for `model`, with serials from the clock: a lab keeps no serial book.
 /// DNSSEC keys live in its state directory (a temporary one unless the builder names one).
-fn lab_generation(model: &Model, https_port: Option<u16>) -> Result<Generation, GenerationError> {
+fn lab_generation(
+    model: &Model,
+    https_port: Option<u16>,
+    signatures: &SignatureCache,
+) -> Result<Generation, GenerationError> {
     let now = unix_now();
     Generation::build(
         model,
@@ -481,6 +489,7 @@ fn lab_generation(model: &Model, https_port: Option<u16>) -> Result<Generation, 
             zones
         },
         https_port,
+        signatures,
     )
 }
 

@@ -100,18 +100,71 @@ impl Keyring {
     }
 
     /// The records each zone with a key gains when signed (origin → records), for
-    /// [`crate::Authority::signed`].
+    /// [`crate::Authority::signed`]. Zones whose content, serial, keys and signing window are
+    /// those of a zone signed before take their records from `cache` instead of being signed
+    /// again: a reload re-signs only what changed.
     pub fn sign(
         &self,
         zones: &ZoneSet,
         validity: Validity,
+        cache: &SignatureCache,
     ) -> Result<HashMap<Name, Vec<Record>>, SignError> {
         let mut out = HashMap::new();
+        let mut fresh = HashMap::new();
+        let mut previous = cache.entries.lock().unwrap_or_else(|p| p.into_inner());
         for z in zones.zones() {
-            if let Some(key) = self.get(&z.origin) {
-                out.insert(z.origin.clone(), sign_zone(z, key, validity)?);
-            }
+            let Some(keys) = self.get(&z.origin) else {
+                continue;
+            };
+            let id = SignedZoneId::new(z, keys, validity);
+            let records = match previous.remove(&id) {
+                Some(r) => r,
+                None => std::sync::Arc::new(sign_zone(z, keys, validity)?),
+            };
+            out.insert(z.origin.clone(), records.as_ref().clone());
+            fresh.insert(id, records);
         }
+        // Only what this generation serves is kept: the cache never outgrows the zones.
+        *previous = fresh;
         Ok(out)
+    }
+}
+
+/// Signed zones of the previous generation, by everything their signatures depend on.
+#[derive(Debug, Default)]
+pub struct SignatureCache {
+    entries: std::sync::Mutex<HashMap<SignedZoneId, std::sync::Arc<Vec<Record>>>>,
+}
+
+/// What a zone's signatures depend on: its origin, content (the hash also covers the signing
+/// window and key states, see [`Keyring::stamp`]), its serial (in the signed SOA), and the keys'
+/// public halves (two keyrings can share a key tag, never a key).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct SignedZoneId {
+    origin: Name,
+    content: String,
+    serial: u32,
+    validity: (u32, u32),
+    keys: Vec<Vec<u8>>,
+}
+
+impl SignedZoneId {
+    fn new(z: &mailbeacon_model::Zone, keys: &ZoneKeys, validity: Validity) -> SignedZoneId {
+        use hickory_proto::dnssec::PublicKey as _;
+        SignedZoneId {
+            origin: z.origin.clone(),
+            content: z.content_hash().to_owned(),
+            serial: z.serial(),
+            validity: (validity.inception, validity.expiration),
+            keys: keys
+                .all()
+                .iter()
+                .map(|k| {
+                    let mut v = k.key.dnskey().public_key().public_bytes().to_vec();
+                    v.push(k.state as u8);
+                    v
+                })
+                .collect(),
+        }
     }
 }
