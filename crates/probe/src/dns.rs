@@ -31,6 +31,8 @@ pub struct Answer {
     pub authoritative: bool,
     /// The answer section.
     pub records: Vec<Record>,
+    /// The authority section (referrals carry the delegation's NS records here).
+    pub authority: Vec<Record>,
 }
 
 impl Answer {
@@ -123,6 +125,7 @@ impl Resolver {
             authenticated: reply.metadata.authentic_data,
             authoritative: reply.metadata.authoritative,
             records: reply.answers,
+            authority: reply.authorities,
         })
     }
 

@@ -26,6 +26,7 @@ pub async fn check(domain: &str, resolver: &Resolver, fetcher: &Fetcher) -> Vec<
         return out;
     };
     name_servers(&apex, resolver, &mut out).await;
+    delegation(&apex, resolver, &mut out).await;
     let mx_hosts = mx(&apex, resolver, &mut out).await;
     srv_targets(domain, resolver, &mut out).await;
     spf_dmarc(&apex, resolver, &mut out).await;
@@ -162,6 +163,88 @@ async fn name_servers(apex: &Name, resolver: &Resolver, out: &mut Vec<Finding>) 
             ));
         }
     }
+}
+
+/// The parent's delegation (the NS records its servers hand out in a referral) against the NS
+/// records the zone itself publishes; skipped, with a note, when no parent server answers (a
+/// lab's `.test` has no parent).
+async fn delegation(apex: &Name, resolver: &Resolver, out: &mut Vec<Finding>) {
+    let check = "delegation";
+    let ns_of = |records: &[hickory_proto::rr::Record]| -> Vec<String> {
+        let mut v: Vec<String> = records
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::NS(n) if r.name == *apex => Some(ascii(&n.0)),
+                _ => None,
+            })
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let own = match resolver.ask(apex, RecordType::NS).await {
+        Ok(a) => ns_of(&a.records),
+        Err(_) => return,
+    };
+    let parent = apex.base_name();
+    let parent_servers: Vec<Name> = match resolver.ask(&parent, RecordType::NS).await {
+        Ok(a) => a
+            .records
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::NS(n) => Some(n.0.clone()),
+                _ => None,
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    for server in parent_servers.iter().take(3) {
+        for ip in resolver.addresses(server).await.into_iter().take(1) {
+            let asked = Resolver::authoritative(SocketAddr::new(ip, 53));
+            let Ok(referral) = asked.ask(apex, RecordType::NS).await else {
+                continue;
+            };
+            let delegated = if referral.authority.is_empty() {
+                ns_of(&referral.records)
+            } else {
+                ns_of(&referral.authority)
+            };
+            if delegated.is_empty() {
+                continue;
+            }
+            if delegated == own {
+                out.push(Finding::new(
+                    Level::Ok,
+                    check,
+                    format!(
+                        "{} delegates to {} as the zone says",
+                        ascii(&parent),
+                        own.join(", ")
+                    ),
+                ));
+            } else {
+                out.push(Finding::new(
+                    Level::Error,
+                    check,
+                    format!(
+                        "{} delegates to [{}], the zone publishes [{}]: update one to match the other",
+                        ascii(&parent),
+                        delegated.join(", "),
+                        own.join(", ")
+                    ),
+                ));
+            }
+            return;
+        }
+    }
+    out.push(Finding::new(
+        Level::Info,
+        check,
+        format!(
+            "the delegation from {} was not checked (no parent server answered)",
+            ascii(&parent)
+        ),
+    ));
 }
 
 /// Name servers are asked on port 53, except when the probe's resolver is on the same address
