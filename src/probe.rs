@@ -53,6 +53,15 @@ pub fn probe(args: ProbeArgs) -> ExitCode {
             }
         }
     }
+    // On a terminal, one line that says what is being asked (cleared at the end).
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        options.progress = Some(std::sync::Arc::new(|what: &str| {
+            use std::io::Write as _;
+            let mut err = std::io::stderr();
+            let _ = write!(err, "\r\x1b[2K{what}");
+            let _ = err.flush();
+        }));
+    }
     options.https_port = args.https_port;
     options.http_port = args.http_port;
     options.config = args.config;

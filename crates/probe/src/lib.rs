@@ -23,8 +23,11 @@ pub use clients::{Client, ClientReport};
 pub use report::{Finding, Level, Report};
 pub use settings::{Server, Settings};
 
+/// Told what the probe is doing (for a progress line on a terminal).
+pub type Progress = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+
 /// What to probe and how.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Options {
     /// The address a user would type.
     pub address: String,
@@ -40,6 +43,21 @@ pub struct Options {
     pub http_port: u16,
     /// A configuration to compare the live zone with.
     pub config: Option<PathBuf>,
+    /// Called before each client's walk and each check.
+    pub progress: Option<Progress>,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("address", &self.address)
+            .field("resolver", &self.resolver)
+            .field("clients", &self.clients)
+            .field("https_port", &self.https_port)
+            .field("http_port", &self.http_port)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Options {
@@ -53,6 +71,7 @@ impl Options {
             https_port: 443,
             http_port: 80,
             config: None,
+            progress: None,
         }
     }
 }
@@ -106,15 +125,24 @@ pub async fn probe(options: &Options) -> Result<Report, ProbeError> {
     } else {
         options.clients.clone()
     };
+    let say = |what: &str| {
+        if let Some(p) = &options.progress {
+            p(what);
+        }
+    };
     let mut reports = Vec::new();
     for c in chosen {
+        say(&format!("walking {}'s chain", c.name()));
         reports.push(clients::walk(c, &ctx).await);
     }
     let mut findings = compare_clients(&reports);
+    say("checking the domain's hygiene");
     findings.extend(hygiene::check(&address.domain, &resolver, &fetcher).await);
     if let Some(config) = &options.config {
+        say("comparing with the configuration");
         findings.extend(drift::compare(config, &address.domain, &resolver).await);
     }
+    say("");
     Ok(Report {
         address: address.full.clone(),
         resolver: resolver.server().to_string(),
