@@ -183,14 +183,6 @@ async fn run(
         http_observer,
     );
     http_shared.certificate_expiry.store(Arc::new(expiry));
-    // Plain-text access lines take the fast writer (JSON ones stay with tracing's formatter).
-    let json_logs =
-        std::env::var("MAILBEACON_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    if !json_logs && tracing::enabled!(target: "mailbeacon::access", tracing::Level::INFO) {
-        http_shared.access_log.store(Some(Arc::new(
-            mailbeacon_http::access_log::AccessLog::to_stderr(),
-        )));
-    }
     metrics.watch_certificates(http_shared.clone());
     warn_if_public_on_lab_ca(&model, &bound);
     let fast_path = if dns_shared.load().prepared_lazily() {

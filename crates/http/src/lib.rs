@@ -6,7 +6,6 @@
 //! - [`tls`]: certificates chosen by SNI; [`lab`]: the lab CA that issues them.
 //! - [`server`]: listeners, TLS handshakes, hyper, limits and timeouts.
 
-pub mod access_log;
 pub mod lab;
 pub mod routes;
 pub mod server;

@@ -77,8 +77,6 @@ pub struct Shared {
     /// When each domain's certificate expires (seconds since the epoch), for metrics; set with
     /// the TLS configuration.
     pub certificate_expiry: ArcSwap<Vec<(String, i64)>>,
-    /// The fast access log (`serve` with plain-text logs); `None`: access lines go through tracing.
-    pub access_log: ArcSwapOption<crate::access_log::AccessLog>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -108,7 +106,6 @@ impl Shared {
             observer,
             acme: ArcSwapOption::empty(),
             certificate_expiry: ArcSwap::from_pointee(Vec::new()),
-            access_log: ArcSwapOption::empty(),
         })
     }
 }
@@ -406,29 +403,20 @@ async fn handle(
             r
         }
     };
-    // One argument list for both writers (a macro: `format_args!` cannot outlive its statement on
-    // older compilers).
-    macro_rules! access_line {
-        ($sink:expr) => {
-            $sink(format_args!(
-                "{peer} {} {} {} {} {} {}B {} {}µs {:?}",
-                if secure { "https" } else { "http" },
-                parts.method,
-                host.as_deref().unwrap_or("-"),
-                parts.uri.path(),
-                response.status.as_u16(),
-                response.body.len(),
-                response.domain.as_deref().unwrap_or("-"),
-                started.elapsed().as_micros(),
-                // Quoted and escaped (Debug): the header is the client's to choose.
-                user_agent.unwrap_or("-")
-            ))
-        };
-    }
-    match shared.access_log.load().as_deref() {
-        Some(log) => access_line!(|a| log.log(a)),
-        None => access_line!(|a| tracing::info!(target: "mailbeacon::access", "{a}")),
-    }
+    tracing::info!(
+        target: "mailbeacon::access",
+        "{peer} {} {} {} {} {} {}B {} {}µs {:?}",
+        if secure { "https" } else { "http" },
+        parts.method,
+        host.as_deref().unwrap_or("-"),
+        parts.uri.path(),
+        response.status.as_u16(),
+        response.body.len(),
+        response.domain.as_deref().unwrap_or("-"),
+        started.elapsed().as_micros(),
+        // Quoted and escaped (Debug): the header is the client's to choose.
+        user_agent.unwrap_or("-")
+    );
     into_hyper(response)
 }
 
