@@ -1,5 +1,5 @@
-//! Each client's discovery chain, walked as the client walks it (`../shared/specs/lookup-order.md`
-//! in the project's history; summarised in README): which URLs in which order, with or without
+//! Each client's discovery chain, walked as the client walks it (read from the clients' own source;
+//! the table in README's "Probe" section summarises them): which URLs in which order, with or without
 //! the address in the query, which answers end the search, MX and SRV fallbacks.
 //!
 //! Lookups of Mozilla's ISPDB (`autoconfig.thunderbird.net`) are left out: they describe
@@ -217,15 +217,20 @@ impl Walk<'_> {
     }
 
     /// An autoconfig URL for host `host` (path `/mail/config-v1.1.xml` or the well-known one).
-    fn autoconfig_url(&self, scheme: &str, host: &str, well_known: bool, query: &str) -> Url {
+    /// `None` when the host makes no URL (the address's domain is checked, not trusted).
+    fn autoconfig_url(
+        &self,
+        scheme: &str,
+        host: &str,
+        well_known: bool,
+        query: &str,
+    ) -> Option<Url> {
         let path = if well_known {
             "/.well-known/autoconfig/mail/config-v1.1.xml"
         } else {
             "/mail/config-v1.1.xml"
         };
-        let text = format!("{scheme}://{host}{path}{query}");
-        Url::parse(&text)
-            .unwrap_or_else(|_| Url::parse("http://invalid.invalid/").expect("literal"))
+        Url::parse(&format!("{scheme}://{host}{path}{query}")).ok()
     }
 
     fn email_query(&self) -> String {
@@ -437,7 +442,9 @@ async fn thunderbird(w: &mut Walk<'_>) {
         ("http", false, format!("autoconfig.{d}")),
         ("http", true, d.clone()),
     ] {
-        let url = w.autoconfig_url(scheme, &host, well_known, &q);
+        let Some(url) = w.autoconfig_url(scheme, &host, well_known, &q) else {
+            continue;
+        };
         match w.autoconfig(url.clone(), THUNDERBIRD_RULES, true).await {
             Some(Ok(s)) => return w.found(s, url.to_string()),
             Some(Err(_)) => break,
@@ -447,7 +454,9 @@ async fn thunderbird(w: &mut Walk<'_>) {
     // MX: the registrable domain of the best MX host, if it is another one.
     if let Some((candidates, _)) = w.mx_candidates().await {
         for x in candidates {
-            let url = w.autoconfig_url("https", &format!("autoconfig.{x}"), false, &q);
+            let Some(url) = w.autoconfig_url("https", &format!("autoconfig.{x}"), false, &q) else {
+                continue;
+            };
             if let Some(Ok(s)) = w.autoconfig(url.clone(), THUNDERBIRD_RULES, true).await {
                 return w.found(s, url.to_string());
             }
@@ -515,7 +524,9 @@ async fn thunderbird_android(w: &mut Walk<'_>) {
         ("http", false, format!("autoconfig.{d}")),
         ("http", true, d.clone()),
     ] {
-        let url = w.autoconfig_url(scheme, &host, well_known, "");
+        let Some(url) = w.autoconfig_url(scheme, &host, well_known, "") else {
+            continue;
+        };
         if let Some(Ok(s)) = w.autoconfig(url.clone(), rules, true).await {
             if scheme == "http" {
                 w.report
@@ -527,7 +538,9 @@ async fn thunderbird_android(w: &mut Walk<'_>) {
     }
     if let Some((candidates, authenticated)) = w.mx_candidates().await {
         for x in candidates {
-            let url = w.autoconfig_url("https", &format!("autoconfig.{x}"), false, "");
+            let Some(url) = w.autoconfig_url("https", &format!("autoconfig.{x}"), false, "") else {
+                continue;
+            };
             if let Some(Ok(s)) = w.autoconfig(url.clone(), rules, true).await {
                 if !authenticated {
                     w.report.fragile.push(
@@ -565,7 +578,9 @@ async fn evolution(w: &mut Walk<'_>) {
             ("https", true, x.clone()),
             ("http", true, x.clone()),
         ] {
-            let url = w.autoconfig_url(scheme, &host, well_known, &q);
+            let Some(url) = w.autoconfig_url(scheme, &host, well_known, &q) else {
+                continue;
+            };
             if let Some(result) = w.autoconfig(url.clone(), rules, true).await {
                 // Evolution stops at the first 2xx that is well-formed XML.
                 if let Ok(s) = result {
@@ -636,7 +651,9 @@ async fn kmail(w: &mut Walk<'_>) {
         ("http", false, format!("autoconfig.{d}")),
         ("https", true, d.clone()),
     ] {
-        let url = w.autoconfig_url(scheme, &host, well_known, "");
+        let Some(url) = w.autoconfig_url(scheme, &host, well_known, "") else {
+            continue;
+        };
         match w.autoconfig(url.clone(), rules, true).await {
             Some(Ok(s)) => return w.found(s, url.to_string()),
             // A 200 that does not parse ends KMail's chain.
@@ -659,7 +676,9 @@ async fn delta_chat(w: &mut Walk<'_>) {
         (false, format!("autoconfig.{d}"), q),
         (true, d.clone(), String::new()),
     ] {
-        let url = w.autoconfig_url("https", &host, well_known, &query);
+        let Some(url) = w.autoconfig_url("https", &host, well_known, &query) else {
+            continue;
+        };
         if let Some(Ok(s)) = w.autoconfig(url.clone(), rules, true).await {
             return w.found(s, url.to_string());
         }

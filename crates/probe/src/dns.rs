@@ -131,9 +131,9 @@ impl Resolver {
 
     async fn exchange_udp(&self, query: &[u8], id: u16) -> Result<Message, String> {
         let local: SocketAddr = if self.server.is_ipv4() {
-            "0.0.0.0:0".parse().expect("literal")
+            SocketAddr::from(([0, 0, 0, 0], 0))
         } else {
-            "[::]:0".parse().expect("literal")
+            SocketAddr::from(([0u16; 8], 0))
         };
         let sock = tokio::net::UdpSocket::bind(local)
             .await
