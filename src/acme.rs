@@ -9,6 +9,7 @@
 //! the records too. A failed order keeps the old certificate and is retried with a doubling wait (one
 //! minute up to an hour), far inside Let's Encrypt's failed-validation limit (5 per hour).
 
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -277,6 +278,7 @@ fn orders(model: &Model, zones: &ZoneSet, challenge: AcmeChallenge) -> Vec<(Stri
         .map(|a| IpAddr::V4(*a))
         .chain(model.server.ipv6.iter().map(|a| IpAddr::V6(*a)))
         .collect();
+    let served = Served::new(zones);
     let mut out = Vec::new();
     for (d, candidates) in model
         .domains
@@ -287,8 +289,8 @@ fn orders(model: &Model, zones: &ZoneSet, challenge: AcmeChallenge) -> Vec<(Stri
         let mut elsewhere = Vec::new();
         for n in candidates {
             let usable = match challenge {
-                AcmeChallenge::Http01 => points_here(zones, &n, &ours, model.server.cname.as_ref()),
-                AcmeChallenge::Dns01 => in_our_zones(zones, &n),
+                AcmeChallenge::Http01 => served.points_here(&n, &ours, model.server.cname.as_ref()),
+                AcmeChallenge::Dns01 => served.holds(&n),
             };
             if usable {
                 names.push(n);
@@ -310,42 +312,60 @@ fn orders(model: &Model, zones: &ZoneSet, challenge: AcmeChallenge) -> Vec<(Stri
     out
 }
 
-/// Whether `host` is inside one of our zones (so that we can publish its `_acme-challenge`).
-fn in_our_zones(zones: &ZoneSet, host: &str) -> bool {
-    absolute(host).is_some_and(|n| zones.zones().iter().any(|z| z.origin.zone_of(&n)))
+/// What deciding a name needs from the zones, built once per round: the address and alias
+/// records by owner, and the zones' origins, so that each name costs a lookup rather than a pass
+/// over every record of every zone.
+struct Served<'a> {
+    targets: HashMap<&'a Name, Vec<&'a RData>>,
+    origins: HashSet<&'a Name>,
 }
 
-/// Whether the zones give `host` only addresses of this box (or a CNAME to its name).
-fn points_here(
-    zones: &ZoneSet,
-    host: &str,
-    ours: &[IpAddr],
-    cname: Option<&hickory_proto::rr::Name>,
-) -> bool {
-    let Ok(wanted) = hickory_proto::rr::Name::from_ascii(format!("{host}.")) else {
-        return false;
-    };
-    let mut any = false;
-    for r in zones.zones().iter().flat_map(|z| z.records()) {
-        if r.name != wanted {
-            continue;
+impl<'a> Served<'a> {
+    fn new(zones: &'a ZoneSet) -> Served<'a> {
+        let mut targets: HashMap<&Name, Vec<&RData>> = HashMap::new();
+        for r in zones.zones().iter().flat_map(|z| z.records()) {
+            if matches!(
+                r.record_type(),
+                RecordType::A | RecordType::AAAA | RecordType::CNAME
+            ) {
+                targets.entry(&r.name).or_default().push(&r.data);
+            }
         }
-        match (&r.data, r.record_type()) {
-            (RData::A(a), RecordType::A) => {
-                any = true;
-                if !ours.contains(&IpAddr::V4(a.0)) {
-                    return false;
-                }
-            }
-            (RData::AAAA(a), RecordType::AAAA) => {
-                any = true;
-                if !ours.contains(&IpAddr::V6(a.0)) {
-                    return false;
-                }
-            }
-            (RData::CNAME(c), _) => return cname.is_some_and(|ours| *ours == c.0),
-            _ => {}
+        Served {
+            targets,
+            origins: zones.zones().iter().map(|z| &z.origin).collect(),
         }
     }
-    any
+
+    /// Whether `host` is inside one of our zones (so that we can publish its `_acme-challenge`).
+    fn holds(&self, host: &str) -> bool {
+        let Some(mut n) = absolute(host) else {
+            return false;
+        };
+        loop {
+            if self.origins.contains(&n) {
+                return true;
+            }
+            if n.is_root() {
+                return false;
+            }
+            n = n.base_name();
+        }
+    }
+
+    /// Whether the zones give `host` only addresses of this box (or a CNAME to its name).
+    fn points_here(&self, host: &str, ours: &[IpAddr], cname: Option<&Name>) -> bool {
+        let Some(wanted) = absolute(host) else {
+            return false;
+        };
+        let Some(data) = self.targets.get(&wanted) else {
+            return false;
+        };
+        data.iter().all(|d| match d {
+            RData::A(a) => ours.contains(&IpAddr::V4(a.0)),
+            RData::AAAA(a) => ours.contains(&IpAddr::V6(a.0)),
+            RData::CNAME(c) => cname.is_some_and(|ours| *ours == c.0),
+            _ => false,
+        })
+    }
 }
