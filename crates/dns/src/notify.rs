@@ -161,10 +161,7 @@ async fn notify_one(
         .await
         .map_err(|e| format!("cannot reach: {e}"))?;
     let id = random_id();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let packet = message(notice, id, signer, now);
+    let packet = message(notice, id, signer, crate::tsig::unix_now());
     let mut wait = FIRST_WAIT;
     let mut last = String::from("no answer");
     let mut buf = [0u8; 4096];

@@ -178,7 +178,7 @@ pub fn respond_general(
     let signing = match &request.signature {
         None => None,
         Some(signed) => {
-            let now = unix_now();
+            let now = crate::tsig::unix_now();
             match authority
                 .tsig()
                 .verify(query, &signed.name, request.metadata.id, now)
@@ -300,12 +300,6 @@ fn unsigned_error(
         error,
     );
     out
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 fn transfer(

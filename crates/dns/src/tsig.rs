@@ -15,6 +15,13 @@ use mailbeacon_model::TsigKey;
 /// The time a signature may differ from ours, both ways (RFC 8945 §10 recommends 300 s).
 pub const FUDGE: u16 = 300;
 
+/// The clock TSIG signatures are made and judged by (seconds since the epoch).
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// Most request MACs remembered for replay detection; the oldest go first when full.
 const SEEN_LIMIT: usize = 4096;
 
