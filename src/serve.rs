@@ -230,7 +230,11 @@ async fn run(
     // ACME DNS-01 records currently served (they survive reloads and re-signing).
     let mut challenges: Vec<(String, String)> = Vec::new();
     let mut pending_ack = None;
-    let mut serving = zones;
+    // Only the serials of the zones being served are kept (for the next reload's NOTIFY): their
+    // records live in the DNS responder, and a second copy would double the memory of 100k zones.
+    let mut serving = zones.serials();
+    drop(zones);
+    release_freed_memory();
     let mut serving_model = model;
     let mut signals = signals;
     loop {
@@ -289,7 +293,9 @@ async fn run(
                         let _ = done.send(Ok(()));
                     });
                 }
-                serving = applied.zones;
+                serving = applied.zones.serials();
+                drop(applied.zones);
+                release_freed_memory();
                 serving_model = applied.model;
                 resign_at = applied.resign_at;
                 if event == Event::Hangup {
@@ -556,4 +562,16 @@ pub fn write_atomically(file: &Path, text: &str) -> std::io::Result<()> {
     let tmp = file.with_extension("tmp");
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, file)
+}
+
+/// Hands memory freed after building a generation back to the system. glibc keeps freed heap
+/// in its arenas, so the transient copies made while validating and indexing 100,000 zones
+/// would otherwise stay in the resident set for good (about a third of it at 10,000 domains).
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks and trims the allocator's own free lists; it takes no
+    // pointers and is thread-safe in glibc.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }

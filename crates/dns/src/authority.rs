@@ -280,15 +280,19 @@ impl ZoneIndex {
     fn new(zone: &Zone, signed: Option<&[Record]>) -> ZoneIndex {
         let in_file_order: Vec<&Record> =
             zone.records().chain(signed.unwrap_or_default()).collect();
-        // Owner (case-insensitively: `Name`'s `Ord`), then type number; stable, so an RRset keeps
-        // its configured order.
+        // Each owner gets a number in order of first appearance (`Name`'s `Hash`/`Eq` ignore
+        // letter case); sorting by (owner number, type number) groups names and RRsets with
+        // integer comparisons only. Stable, so an RRset keeps its configured order.
+        let mut owner_of: HashMap<&Name, u32> = HashMap::with_capacity(in_file_order.len());
+        let owners: Vec<u32> = in_file_order
+            .iter()
+            .map(|r| {
+                let next = owner_of.len() as u32;
+                *owner_of.entry(&r.name).or_insert(next)
+            })
+            .collect();
         let mut order: Vec<u32> = (0..in_file_order.len() as u32).collect();
-        order.sort_by(|&a, &b| {
-            let (a, b) = (in_file_order[a as usize], in_file_order[b as usize]);
-            a.name
-                .cmp(&b.name)
-                .then_with(|| u16::from(a.record_type()).cmp(&u16::from(b.record_type())))
-        });
+        order.sort_by_key(|&i| (owners[i as usize], in_file_order[i as usize].record_type()));
         let mut transfer_order = vec![0u32; order.len()];
         for (sorted_at, &file_at) in order.iter().enumerate() {
             transfer_order[file_at as usize] = sorted_at as u32;
@@ -298,18 +302,19 @@ impl ZoneIndex {
             .map(|&i| in_file_order[i as usize].clone())
             .collect();
 
-        let mut nodes: HashMap<Name, Range<u32>> = HashMap::new();
+        let mut nodes: HashMap<Name, Range<u32>> = HashMap::with_capacity(owner_of.len() + 4);
         let mut start = 0;
         while start < records.len() {
-            let owner = &records[start].name;
+            let owner = owners[order[start] as usize];
             let end = start
-                + records[start..]
+                + order[start..]
                     .iter()
-                    .take_while(|r| r.name == *owner)
+                    .take_while(|&&i| owners[i as usize] == owner)
                     .count();
-            nodes.insert(owner.to_lowercase(), start as u32..end as u32);
+            let name = &records[start].name;
+            nodes.insert(name.to_lowercase(), start as u32..end as u32);
             // Empty non-terminals: every ancestor up to the apex exists (NODATA, never NXDOMAIN).
-            let mut parent = owner.base_name();
+            let mut parent = name.base_name();
             while zone.origin.zone_of(&parent) && parent != zone.origin {
                 let empty = end as u32..end as u32;
                 nodes.entry(parent.to_lowercase()).or_insert(empty);

@@ -10,6 +10,7 @@ use std::net::IpAddr;
 
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, NS, SOA, SRV, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::BinEncodable;
 use sha2::{Digest, Sha256};
 
 use crate::model::{
@@ -22,6 +23,18 @@ use crate::serial::SerialBook;
 #[derive(Debug, Clone)]
 pub struct ZoneSet {
     zones: Vec<Zone>,
+}
+
+/// Each zone's SOA serial by origin: what a server keeps of the zones it served, to tell at the
+/// next reload which zones changed (and need a NOTIFY) without keeping their records.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ZoneSerials(HashMap<Name, u32>);
+
+impl ZoneSerials {
+    /// The serial of the zone with apex `origin`, if there was one.
+    pub fn get(&self, origin: &Name) -> Option<u32> {
+        self.0.get(origin).copied()
+    }
 }
 
 /// One zone: its origin, its records in commented groups, and who may transfer it.
@@ -80,6 +93,16 @@ impl ZoneSet {
     /// The zone with apex `origin`.
     pub fn get(&self, origin: &Name) -> Option<&Zone> {
         self.zones.iter().find(|z| &z.origin == origin)
+    }
+
+    /// Each zone's serial, by origin.
+    pub fn serials(&self) -> ZoneSerials {
+        ZoneSerials(
+            self.zones
+                .iter()
+                .map(|z| (z.origin.clone(), z.serial()))
+                .collect(),
+        )
     }
 
     /// Mixes `extra(zone)` (when it returns something) into each zone's content hash: content
@@ -806,18 +829,24 @@ fn is_spf(data: &RData) -> bool {
     }
 }
 
-/// SHA-256 over the sorted presentation of every record, the SOA serial being 0 at this point.
+/// SHA-256 over the sorted wire form of every record, the SOA serial being 0 at this point.
+/// (Wire form rather than presentation text: formatting every record of 100,000 zones as text
+/// was a tenth of start-up time.)
 fn hash(origin: &Name, groups: &[RecordGroup]) -> String {
-    let mut lines: Vec<String> = groups
+    let mut encoded: Vec<Vec<u8>> = groups
         .iter()
         .flat_map(|g| &g.records)
-        .map(|r| crate::zonefile::record_line(r, origin))
+        .map(|r| {
+            // A record our own derivation made always encodes; should one not, its text stands in.
+            r.to_bytes()
+                .unwrap_or_else(|_| crate::zonefile::record_line(r, origin).into_bytes())
+        })
         .collect();
-    lines.sort();
+    encoded.sort_unstable();
     let mut h = Sha256::new();
-    for l in lines {
-        h.update(l.as_bytes());
-        h.update(b"\n");
+    for e in &encoded {
+        h.update((e.len() as u32).to_be_bytes());
+        h.update(e);
     }
     h.finalize()
         .iter()
