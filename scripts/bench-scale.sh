@@ -4,7 +4,8 @@
 # the same zones from `mailbeacon records`, in one run:
 #   - exec → first answer (a SOA query of the last zone answered),
 #   - resident memory once ready (NSD: every process),
-#   - `mailbeacon check` time.
+#   - `mailbeacon check` time,
+#   - SIGHUP → the first answer with one domain's SPF record changed (both servers reload).
 # Usage: bash scripts/bench-scale.sh [N…]   (default: 100 1000 10000). Needs nsd and python3.
 # Everything happens under a temporary directory; nothing else is touched.
 set -euo pipefail
@@ -42,9 +43,28 @@ while time.time() < end:
 sys.exit(1)
 EOF2
 }
+wait_txt() { # server port name text: polls every 5 ms until the TXT answer contains text
+    python3 - "$1" "$2" "$3" "$4" <<'EOF2'
+import socket, struct, sys, time
+host, port, name, text = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4].encode()
+q = struct.pack(">HHHHHH", 9, 0, 1, 0, 0, 0) + b"".join(
+    bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\0" + struct.pack(">HH", 16, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(0.005)
+end = time.time() + 600
+while time.time() < end:
+    try:
+        s.sendto(q, (host, port))
+        if text in s.recv(4096):
+            sys.exit(0)
+    except OSError:
+        pass
+sys.exit(1)
+EOF2
+}
 
-printf '| domains (zones) | mailbeacon ready | mailbeacon RSS | NSD ready | NSD RSS | `check` |\n'
-printf '|---|---|---|---|---|---|\n'
+printf '| domains (zones) | mailbeacon ready | mailbeacon RSS | mailbeacon SIGHUP → new answer | NSD ready | NSD RSS | NSD SIGHUP → new answer | `check` |\n'
+printf '|---|---|---|---|---|---|---|---|\n'
 for n in "${sizes[@]}"; do
     dir=$tmp/$n
     mkdir -p "$dir/zones"
@@ -82,6 +102,13 @@ EOF
     nsd_ready=$(echo "$(now) - $t0" | bc)
     sleep 1
     nsd_rss=$(rss_kb "$(pgrep -f "nsd -d -c $dir/nsd.conf" | tr '\n' ' ')")
+    # One domain edited: its SPF changes (and its serial, as an operator's tooling would).
+    sed -i -e 's/"v=spf1 mx -all"/"v=spf1 a mx -all"/' -e '/IN\tSOA/ s/ \([0-9]*\) 86400/ 4000000000 86400/' \
+        "$dir/zones/customer0.example.zone"
+    t0=$(now)
+    kill -HUP "$(cat "$dir/nsd.pid")"
+    wait_txt 127.0.0.1 5491 customer0.example "spf1 a mx" || { echo "NSD did not reload" >&2; exit 1; }
+    nsd_reload=$(echo "$(now) - $t0" | bc)
     pkill -f "nsd -d -c $dir/nsd.conf" || true
 
     t0=$(now)
@@ -91,8 +118,13 @@ EOF
     mb_ready=$(echo "$(now) - $t0" | bc)
     sleep 1
     mb_rss=$(rss_kb "$mb")
+    sed -i '0,/^name = "customer0.example"/ s//name = "customer0.example"\nspf = "v=spf1 a mx -all"/' "$dir/mailbeacon.toml"
+    t0=$(now)
+    kill -HUP "$mb"
+    wait_txt 127.0.0.1 5492 customer0.example "spf1 a mx" || { echo "mailbeacon did not reload" >&2; exit 1; }
+    mb_reload=$(echo "$(now) - $t0" | bc)
     kill "$mb"; wait "$mb" 2>/dev/null || true
 
-    printf '| %s (%s) | %.2f s | %d MB | %.2f s | %d MB | %.2f s |\n' "$n" "$((2 * n))" \
-        "$mb_ready" "$((mb_rss / 1024))" "$nsd_ready" "$((nsd_rss / 1024))" "$check_s"
+    printf '| %s (%s) | %.2f s | %d MB | %.3f s | %.2f s | %d MB | %.3f s | %.2f s |\n' "$n" "$((2 * n))" \
+        "$mb_ready" "$((mb_rss / 1024))" "$mb_reload" "$nsd_ready" "$((nsd_rss / 1024))" "$nsd_reload" "$check_s"
 done

@@ -11,6 +11,7 @@ use std::net::IpAddr;
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, NS, SOA, SRV, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::BinEncodable;
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::model::{
@@ -77,9 +78,10 @@ impl ZoneSet {
     /// Derives every zone; serials are 0 until [`ZoneSet::assign_serials`].
     pub fn derive(model: &Model) -> ZoneSet {
         let hosts = host_addresses(model);
+        // Zones are independent of each other: derived in parallel, collected in order.
         let zones = model
             .domains
-            .iter()
+            .par_iter()
             .map(|d| derive_zone(model, d, &hosts, &mut Vec::new()))
             .collect();
         ZoneSet { zones }
@@ -174,11 +176,24 @@ pub fn check(model: &Model) -> Vec<ZoneIssue> {
 /// Derives every zone and checks them in one pass: the zones (serials 0) and the issues found.
 pub fn derive_checked(model: &Model) -> (ZoneSet, Vec<ZoneIssue>) {
     let hosts = host_addresses(model);
-    let mut issues = Vec::new();
-    let zones: Vec<Zone> = model
+    // Zones are independent of each other: derived in parallel, collected (with each one's
+    // issues) in configuration order.
+    let derived: Vec<(Zone, Vec<ZoneIssue>)> = model
         .domains
-        .iter()
-        .map(|d| derive_zone(model, d, &hosts, &mut issues))
+        .par_iter()
+        .map(|d| {
+            let mut issues = Vec::new();
+            let zone = derive_zone(model, d, &hosts, &mut issues);
+            (zone, issues)
+        })
+        .collect();
+    let mut issues = Vec::new();
+    let zones: Vec<Zone> = derived
+        .into_iter()
+        .map(|(zone, mut found)| {
+            issues.append(&mut found);
+            zone
+        })
         .collect();
     // Targets of MX, SRV and NS must not be aliases (RFC 2181 §10.3, RFC 2782): check against the
     // CNAMEs of every zone served here.
