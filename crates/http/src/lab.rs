@@ -1,9 +1,11 @@
 //! Lab TLS: a private CA kept in the state directory, and a certificate per served domain issued
-//! from it at every start, so a test harness trusts one file and every name just works.
+//! from it the first time a client asks for one of the domain's names (or its profile is signed),
+//! so a test harness trusts one file and every name just works, and 10,000 domains cost nothing
+//! before they are asked for.
 //!
 //! Only the CA is stored (`ca.pem`, and `ca-key.pem` readable by the owner only); leaf certificates
-//! are cheap to issue (ECDSA P-256) and always match the configuration being served, so they live
-//! in memory. Leaves are valid for 397 days, under Apple's limit for TLS server certificates.
+//! are cheap to issue (ECDSA P-256, about a millisecond) and always match the configuration being
+//! served, so they live in memory. Leaves are valid for 397 days, under Apple's limit for TLS server certificates.
 
 use std::fs;
 use std::io::Write as _;
@@ -21,7 +23,9 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::sign::CertifiedKey;
 use time::{Duration, OffsetDateTime};
 
-use crate::tls::{CertificateSet, ProfileSigners, TlsError};
+use crate::tls::{
+    CertificateSet, LazyLabCertificate, ProfileSignerSource, ProfileSigners, TlsError,
+};
 use mailbeacon_formats::profile_signing::ProfileSigner;
 
 /// The lab certificate authority.
@@ -137,6 +141,15 @@ impl LabCa {
         &self,
         names: &[String],
     ) -> Result<(Vec<CertificateDer<'static>>, Vec<u8>), TlsError> {
+        self.issue_der_valid(names, validity_from_now())
+    }
+
+    /// As [`LabCa::issue_der`], valid from `validity.0` to `validity.1`.
+    fn issue_der_valid(
+        &self,
+        names: &[String],
+        validity: (OffsetDateTime, OffsetDateTime),
+    ) -> Result<(Vec<CertificateDer<'static>>, Vec<u8>), TlsError> {
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(names.to_vec())?;
         if let Some(first) = names.first() {
@@ -147,9 +160,7 @@ impl LabCa {
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.use_authority_key_identifier_extension = true;
-        let now = OffsetDateTime::now_utc();
-        params.not_before = now - Duration::hours(1);
-        params.not_after = now + Duration::days(397);
+        (params.not_before, params.not_after) = validity;
         let cert = params.signed_by(&key, &self.issuer)?;
         Ok((
             vec![cert.der().clone(), self.cert_der.clone()],
@@ -157,11 +168,12 @@ impl LabCa {
         ))
     }
 
-    /// A certificate per served domain (covering the names clients connect to for it), and a
-    /// fallback for `localhost` and the box's addresses for clients that send no SNI.
-    /// Each domain's certificate also signs its Apple profiles (the returned map, by domain).
+    /// A certificate per served domain (covering the names clients connect to for it), issued
+    /// the first time a client asks for one of its names or its profile is signed, and a
+    /// fallback for `localhost` and the box's addresses for clients that send no SNI. Each
+    /// domain's certificate also signs its Apple profiles (the returned map, by domain).
     pub fn certificates(
-        &self,
+        ca: &Arc<LabCa>,
         model: &Model,
     ) -> Result<(CertificateSet, ProfileSigners), TlsError> {
         let mut set = CertificateSet::default();
@@ -173,25 +185,43 @@ impl LabCa {
                 fallback.push(loopback.to_owned());
             }
         }
+        let validity = validity_from_now();
         for (d, names) in model.domains.iter().zip(served_names(model)) {
-            let (chain, key) = self.issue_der(&names)?;
-            let chain_der: Vec<Vec<u8>> = chain.iter().map(|c| c.to_vec()).collect();
-            if let Ok(signer) = ProfileSigner::from_der(&chain_der, &key) {
-                signers.insert(name::display(&d.name), Arc::new(signer));
-            }
-            let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key));
-            set.insert(
-                &names,
-                Arc::new(CertifiedKey::new(chain, any_supported_type(&der)?)),
+            let planned = Arc::new(LazyLabCertificate::new(ca.clone(), names.clone(), validity));
+            signers.insert(
+                name::display(&d.name),
+                ProfileSignerSource::Lazy(planned.clone()),
             );
+            set.insert_lazy(&names, planned);
         }
         if !model.tls.extra_names.is_empty() {
             let names = model.tls.extra_names.clone();
-            set.insert(&names, Arc::new(self.issue(&names)?));
+            set.insert(&names, Arc::new(ca.issue(&names)?));
         }
-        set.set_fallback(Arc::new(self.issue(&fallback)?));
+        set.set_fallback(Arc::new(ca.issue(&fallback)?));
         Ok((set, signers))
     }
+
+    /// A certificate for one domain's `names`, valid over `validity`, and the profile signer
+    /// made from it (when its key can sign profiles).
+    pub(crate) fn issue_for_domain(
+        &self,
+        names: &[String],
+        validity: (OffsetDateTime, OffsetDateTime),
+    ) -> Result<(Arc<CertifiedKey>, Option<Arc<ProfileSigner>>), TlsError> {
+        let (chain, key) = self.issue_der_valid(names, validity)?;
+        let chain_der: Vec<Vec<u8>> = chain.iter().map(|c| c.to_vec()).collect();
+        let signer = ProfileSigner::from_der(&chain_der, &key).ok().map(Arc::new);
+        let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key));
+        let certified = Arc::new(CertifiedKey::new(chain, any_supported_type(&der)?));
+        Ok((certified, signer))
+    }
+}
+
+/// A leaf's validity from now: an hour back (clocks differ), 397 days ahead (Apple's limit).
+fn validity_from_now() -> (OffsetDateTime, OffsetDateTime) {
+    let now = OffsetDateTime::now_utc();
+    (now - Duration::hours(1), now + Duration::days(397))
 }
 
 /// For each served domain, the names its certificate covers: the domain, its `autoconfig.`,
@@ -241,4 +271,87 @@ fn write_private(path: &Path, text: &str) -> Result<(), TlsError> {
         .open(path)
         .map_err(io)?;
     f.write_all(text.as_bytes()).map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(state: &Path) -> Model {
+        let text = format!(
+            r#"
+[server]
+ipv4 = ["127.0.0.1"]
+state_dir = "{}"
+[tls]
+mode = "lab"
+[service.mail]
+incoming = [{{ protocol = "imap", host = "mail.{{domain}}" }}]
+outgoing = [{{ host = "mail.{{domain}}" }}]
+[[domain]]
+name = "one.test"
+[[domain]]
+name = "two.test"
+"#,
+            state.display()
+        );
+        mailbeacon_model::load_str(&text, "t.toml".as_ref()).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn names_in(key: &CertifiedKey) -> Vec<String> {
+        let (_, cert) = x509_parser::parse_x509_certificate(key.cert[0].as_ref()).expect("DER");
+        let san = cert
+            .subject_alternative_name()
+            .expect("parses")
+            .expect("present");
+        san.value
+            .general_names
+            .iter()
+            .map(|n| n.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn domain_certificates_are_issued_on_first_use_then_kept() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let model = model(dir.path());
+        let ca = Arc::new(LabCa::load_or_create(dir.path()).expect("CA"));
+        let (set, signers) = LabCa::certificates(&ca, &model).expect("planned");
+
+        // Expiry is known before anything is issued; nothing was issued to know it.
+        let planned = set.not_after(Some("autoconfig.two.test")).expect("planned");
+        let lazy = |domain: &str| match signers.get(domain) {
+            Some(ProfileSignerSource::Lazy(l)) => l.clone(),
+            other => panic!("{domain}: {other:?}"),
+        };
+        assert!(format!("{:?}", lazy("one.test")).contains("issued: false"));
+        assert!(format!("{:?}", lazy("two.test")).contains("issued: false"));
+
+        // A handshake for a name of two.test issues its certificate, for all of its names.
+        let first = set.find(Some("autoconfig.two.test")).expect("issued");
+        let names = names_in(&first);
+        assert!(
+            names.iter().any(|n| n.contains("autoconfig.two.test")),
+            "{names:?}"
+        );
+        assert!(
+            names.iter().any(|n| n.contains("mail.two.test")),
+            "{names:?}"
+        );
+        assert!(format!("{:?}", lazy("two.test")).contains("issued: true"));
+        assert!(format!("{:?}", lazy("one.test")).contains("issued: false"));
+        // … once: the same certificate for its other names and later handshakes.
+        let again = set.find(Some("MTA-STS.two.test.")).expect("issued");
+        assert!(Arc::ptr_eq(&first, &again));
+        let (_, parsed) = x509_parser::parse_x509_certificate(first.cert[0].as_ref()).expect("DER");
+        assert_eq!(parsed.validity().not_after.timestamp(), planned);
+
+        // Signing a profile issues the domain's certificate too.
+        assert!(signers["one.test"].signer().is_some());
+        assert!(format!("{:?}", lazy("one.test")).contains("issued: true"));
+
+        // Unknown names get the fallback (localhost and the addresses), issued at once.
+        let fallback = set.find(Some("unknown.example")).expect("fallback");
+        assert!(names_in(&fallback).iter().any(|n| n.contains("localhost")));
+    }
 }

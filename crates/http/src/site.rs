@@ -51,7 +51,10 @@ impl Site {
         &self,
         domain: &str,
     ) -> Option<std::sync::Arc<mailbeacon_formats::profile_signing::ProfileSigner>> {
-        self.profile_signers.load().get(domain).cloned()
+        self.profile_signers
+            .load()
+            .get(domain)
+            .and_then(crate::tls::ProfileSignerSource::signer)
     }
 
     pub fn new(model: &Model, https_port: Option<u16>) -> Site {

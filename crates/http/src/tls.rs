@@ -46,25 +46,125 @@ pub enum TlsError {
 /// Certificates by the names they serve.
 #[derive(Debug, Default)]
 pub struct CertificateSet {
-    exact: HashMap<String, Arc<CertifiedKey>>,
+    exact: HashMap<String, Entry>,
     /// `*.example.net` certificates, keyed by `example.net`.
-    wildcard: HashMap<String, Arc<CertifiedKey>>,
+    wildcard: HashMap<String, Entry>,
     fallback: Option<Arc<CertifiedKey>>,
+}
+
+/// A certificate in a [`CertificateSet`]: loaded, or a lab certificate issued on first use.
+#[derive(Debug, Clone)]
+enum Entry {
+    Ready(Arc<CertifiedKey>),
+    Lazy(Arc<LazyLabCertificate>),
+}
+
+impl Entry {
+    fn key(&self) -> Option<Arc<CertifiedKey>> {
+        match self {
+            Entry::Ready(k) => Some(k.clone()),
+            Entry::Lazy(l) => l.issued().map(|(k, _)| k.clone()),
+        }
+    }
+}
+
+/// A lab certificate issued the first time it is needed (a handshake naming one of its names, or
+/// a profile to sign), then kept: a lab or `serve` of 10,000 domains is ready without 10,000 key
+/// generations and signatures first. Its validity is fixed when it is planned, so expiry is
+/// known (for metrics) without issuing it.
+pub struct LazyLabCertificate {
+    ca: Arc<LabCa>,
+    names: Vec<String>,
+    validity: (time::OffsetDateTime, time::OffsetDateTime),
+    issued: std::sync::OnceLock<Option<IssuedLabCertificate>>,
+}
+
+/// An issued lab certificate and the profile signer made from it.
+type IssuedLabCertificate = (Arc<CertifiedKey>, Option<Arc<ProfileSigner>>);
+
+impl std::fmt::Debug for LazyLabCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LazyLabCertificate")
+            .field("names", &self.names)
+            .field("issued", &self.issued.get().is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LazyLabCertificate {
+    /// Plans a certificate for `names`, from `ca`, valid over `validity`.
+    pub(crate) fn new(
+        ca: Arc<LabCa>,
+        names: Vec<String>,
+        validity: (time::OffsetDateTime, time::OffsetDateTime),
+    ) -> LazyLabCertificate {
+        LazyLabCertificate {
+            ca,
+            names,
+            validity,
+            issued: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The certificate and its profile signer, issued now if not yet. `None` only if issuing
+    /// failed (logged once; handshakes for these names then fall back like unknown names).
+    fn issued(&self) -> Option<&IssuedLabCertificate> {
+        self.issued
+            .get_or_init(
+                || match self.ca.issue_for_domain(&self.names, self.validity) {
+                    Ok(issued) => Some(issued),
+                    Err(e) => {
+                        tracing::error!("lab certificate for {}: {e}", self.names.join(", "));
+                        None
+                    }
+                },
+            )
+            .as_ref()
+    }
+}
+
+/// What signs one domain's Apple profiles: a loaded certificate's key, or a lab certificate's,
+/// issued on first use.
+#[derive(Debug, Clone)]
+pub enum ProfileSignerSource {
+    /// A signer ready to use.
+    Ready(Arc<ProfileSigner>),
+    /// The signer of a lab certificate not issued yet.
+    Lazy(Arc<LazyLabCertificate>),
+}
+
+impl ProfileSignerSource {
+    /// The signer (issuing a lazy lab certificate if needed).
+    pub fn signer(&self) -> Option<Arc<ProfileSigner>> {
+        match self {
+            ProfileSignerSource::Ready(s) => Some(s.clone()),
+            ProfileSignerSource::Lazy(l) => l.issued().and_then(|(_, s)| s.clone()),
+        }
+    }
 }
 
 impl CertificateSet {
     /// Adds `key` for `names`; earlier entries win for a name listed twice. The first
     /// certificate added is the fallback unless [`CertificateSet::set_fallback`] is called.
     pub fn insert(&mut self, names: &[String], key: Arc<CertifiedKey>) {
+        self.insert_entry(names, &Entry::Ready(key.clone()));
+        self.fallback.get_or_insert(key);
+    }
+
+    /// Adds a lab certificate for `names` that is issued the first time it is asked for.
+    pub fn insert_lazy(&mut self, names: &[String], planned: Arc<LazyLabCertificate>) {
+        self.insert_entry(names, &Entry::Lazy(planned));
+    }
+
+    fn insert_entry(&mut self, names: &[String], entry: &Entry) {
         for n in names {
             let n = n.to_ascii_lowercase();
             match n.strip_prefix("*.") {
                 Some(parent) => self.wildcard.entry(parent.to_owned()),
                 None => self.exact.entry(n),
             }
-            .or_insert_with(|| key.clone());
+            .or_insert_with(|| entry.clone());
         }
-        self.fallback.get_or_insert(key);
     }
 
     /// Uses `key` when no name matches.
@@ -74,19 +174,34 @@ impl CertificateSet {
 
     /// The certificate for a server name (exact, then wildcard, then the fallback).
     pub fn find(&self, server_name: Option<&str>) -> Option<Arc<CertifiedKey>> {
-        if let Some(name) = server_name {
-            let name = name.trim_end_matches('.').to_ascii_lowercase();
-            if let Some(k) = self.exact.get(&name) {
-                return Some(k.clone());
-            }
-            if let Some(k) = name
-                .split_once('.')
+        self.entry(server_name)
+            .and_then(Entry::key)
+            .or_else(|| self.fallback.clone())
+    }
+
+    fn entry(&self, server_name: Option<&str>) -> Option<&Entry> {
+        let name = server_name?.trim_end_matches('.').to_ascii_lowercase();
+        self.exact.get(&name).or_else(|| {
+            name.split_once('.')
                 .and_then(|(_, parent)| self.wildcard.get(parent))
-            {
-                return Some(k.clone());
-            }
+        })
+    }
+
+    /// When the certificate for `server_name` expires (seconds since the epoch), without issuing
+    /// a lab certificate that has not been asked for yet.
+    pub fn not_after(&self, server_name: Option<&str>) -> Option<i64> {
+        let from_der = |k: &CertifiedKey| {
+            k.cert.first().and_then(|c| {
+                x509_parser::parse_x509_certificate(c.as_ref())
+                    .ok()
+                    .map(|(_, parsed)| parsed.validity().not_after.timestamp())
+            })
+        };
+        match self.entry(server_name) {
+            Some(Entry::Ready(k)) => from_der(k),
+            Some(Entry::Lazy(l)) => Some(l.validity.1.unix_timestamp()),
+            None => self.fallback.as_deref().and_then(from_der),
         }
-        self.fallback.clone()
     }
 }
 
@@ -97,7 +212,7 @@ impl ResolvesServerCert for CertificateSet {
 }
 
 /// Per domain (as displayed, lower case), what signs its Apple profiles.
-pub type ProfileSigners = std::collections::HashMap<String, Arc<ProfileSigner>>;
+pub type ProfileSigners = std::collections::HashMap<String, ProfileSignerSource>;
 
 /// A ready HTTPS configuration.
 #[derive(Debug, Clone)]
@@ -128,8 +243,8 @@ pub fn setup(model: &Model) -> Result<Option<TlsSetup>, TlsError> {
             (set, None, signers)
         }
         TlsMode::Lab => {
-            let ca = LabCa::load_or_create(&model.server.state_dir.join("tls"))?;
-            let (set, signers) = ca.certificates(model)?;
+            let ca = Arc::new(LabCa::load_or_create(&model.server.state_dir.join("tls"))?);
+            let (set, signers) = LabCa::certificates(&ca, model)?;
             (set, Some(ca), signers)
         }
     };
@@ -160,14 +275,9 @@ fn expiry_by_domain(model: &Model, set: &CertificateSet) -> Vec<(String, i64)> {
     let mut out = Vec::new();
     for d in &model.domains {
         let domain = mailbeacon_model::name::display(&d.name);
-        let found = set
-            .find(Some(&format!("autoconfig.{domain}")))
-            .or_else(|| set.find(Some(&domain)));
-        let not_after = found.as_ref().and_then(|k| k.cert.first()).and_then(|c| {
-            x509_parser::parse_x509_certificate(c.as_ref())
-                .ok()
-                .map(|(_, parsed)| parsed.validity().not_after.timestamp())
-        });
+        let not_after = set
+            .not_after(Some(&format!("autoconfig.{domain}")))
+            .or_else(|| set.not_after(Some(&domain)));
         if let Some(t) = not_after {
             out.push((domain, t));
         }
@@ -196,7 +306,7 @@ fn signers_by_domain(
             .iter()
             .find(|(names, _)| wanted.iter().any(|w| covers(names, w)))
         {
-            out.insert(domain, s.clone());
+            out.insert(domain, ProfileSignerSource::Ready(s.clone()));
         }
     }
     out
