@@ -94,7 +94,7 @@ EOF
         printf '  database: ""\n  zonelistfile: "%s/zone.list"\n  pidfile: "%s/nsd.pid"\n' "$dir" "$dir"
         printf '  xfrdfile: "%s/xfrd.state"\n  username: ""\n  rrl-ratelimit: 0\n  verbosity: 0\n' "$dir"
         printf 'remote-control:\n  control-enable: no\n'
-        for f in "$dir"/zones/*.zone; do z=$(basename "$f" .zone); printf 'zone:\n  name: %s\n  zonefile: %s.zone\n' "$z" "$z"; done
+        for f in "$dir"/zones/*.zone; do z=${f##*/}; z=${z%.zone}; printf 'zone:\n  name: %s\n  zonefile: %s.zone\n' "$z" "$z"; done
     } > "$dir/nsd.conf"
     t0=$(now)
     nsd -d -c "$dir/nsd.conf" >/dev/null 2>&1 &
