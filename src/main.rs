@@ -9,6 +9,7 @@ mod acme;
 mod control;
 mod dnssec;
 mod lab;
+mod logwriter;
 mod metrics;
 mod privileges;
 mod probe;
@@ -220,10 +221,10 @@ fn main() -> ExitCode {
 /// and `MAILBEACON_LOG_FORMAT=json` writes one JSON object per line for log shippers. Nothing is
 /// logged per DNS query unless `mailbeacon::query=info` is asked for.
 ///
-/// Lines go through a non-blocking writer (a background thread drains a bounded queue, dropping
-/// lines rather than stalling requests if standard error cannot keep up); the returned guard
-/// flushes what is queued when `main` returns.
-fn init_logging() -> tracing_appender::non_blocking::WorkerGuard {
+/// Lines gather in a bounded buffer that a background thread writes every few milliseconds
+/// (dropping lines rather than stalling requests if standard error cannot keep up; see
+/// `logwriter`); the returned guard writes what is pending when `main` returns.
+fn init_logging() -> logwriter::FlushGuard {
     let level = std::env::var("MAILBEACON_LOG").unwrap_or_else(|_| "info".into());
     // rustls warns on every handshake whose SNI is an IP address (wrk, some scanners): a client's
     // mistake that is not worth a log line per connection. The query log is opt-in.
@@ -234,7 +235,7 @@ fn init_logging() -> tracing_appender::non_blocking::WorkerGuard {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rustls=error"))
     };
     let json = std::env::var("MAILBEACON_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+    let (writer, guard) = logwriter::batched_stderr();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter(&level))
         .with_writer(writer);
