@@ -23,42 +23,26 @@ trap cleanup EXIT
 
 now() { date +%s.%N; }
 rss_kb() { local t=0 p; for p in $1; do t=$((t + $(awk '/VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0))); done; echo "$t"; }
-wait_answer() { # server port zone: polls every 20 ms with a raw SOA query over UDP
-    python3 - "$1" "$2" "$3" <<'EOF2'
+# poll_dns SERVER PORT NAME QTYPE [TEXT]: asks NAME/QTYPE over UDP every 5 ms until an answer with
+# records comes back (containing TEXT, when given).
+poll_dns() {
+    python3 - "$@" <<'EOF2'
 import socket, struct, sys, time
-host, port, zone = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+host, port, name, qtype = sys.argv[1], int(sys.argv[2]), sys.argv[3], {"SOA": 6, "TXT": 16}[sys.argv[4]]
+text = sys.argv[5].encode() if len(sys.argv) > 5 else b""
 q = struct.pack(">HHHHHH", 7, 0, 1, 0, 0, 0) + b"".join(
-    bytes([len(l)]) + l.encode() for l in zone.split(".")) + b"\0" + struct.pack(">HH", 6, 1)
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.settimeout(0.02)
-end = time.time() + 600
-while time.time() < end:
-    try:
-        s.sendto(q, (host, port))
-        r = s.recv(4096)
-        if r[3] & 0x0F == 0 and struct.unpack(">H", r[6:8])[0] > 0:
-            sys.exit(0)
-    except OSError:
-        time.sleep(0.02)
-sys.exit(1)
-EOF2
-}
-wait_txt() { # server port name text: polls every 5 ms until the TXT answer contains text
-    python3 - "$1" "$2" "$3" "$4" <<'EOF2'
-import socket, struct, sys, time
-host, port, name, text = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4].encode()
-q = struct.pack(">HHHHHH", 9, 0, 1, 0, 0, 0) + b"".join(
-    bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\0" + struct.pack(">HH", 16, 1)
+    bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\0" + struct.pack(">HH", qtype, 1)
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.settimeout(0.005)
 end = time.time() + 600
 while time.time() < end:
     try:
         s.sendto(q, (host, port))
-        if text in s.recv(4096):
+        r = s.recv(4096)
+        if r[3] & 0x0F == 0 and struct.unpack(">H", r[6:8])[0] > 0 and text in r:
             sys.exit(0)
     except OSError:
-        pass
+        time.sleep(0.005)
 sys.exit(1)
 EOF2
 }
@@ -98,7 +82,7 @@ EOF
     } > "$dir/nsd.conf"
     t0=$(now)
     nsd -d -c "$dir/nsd.conf" >/dev/null 2>&1 &
-    wait_answer 127.0.0.1 5491 "$last" || { echo "NSD did not answer" >&2; exit 1; }
+    poll_dns 127.0.0.1 5491 "$last" SOA || { echo "NSD did not answer" >&2; exit 1; }
     nsd_ready=$(echo "$(now) - $t0" | bc)
     sleep 1
     nsd_rss=$(rss_kb "$(pgrep -f "nsd -d -c $dir/nsd.conf" | tr '\n' ' ')")
@@ -107,21 +91,21 @@ EOF
         "$dir/zones/customer0.example.zone"
     t0=$(now)
     kill -HUP "$(cat "$dir/nsd.pid")"
-    wait_txt 127.0.0.1 5491 customer0.example "spf1 a mx" || { echo "NSD did not reload" >&2; exit 1; }
+    poll_dns 127.0.0.1 5491 customer0.example TXT "spf1 a mx" || { echo "NSD did not reload" >&2; exit 1; }
     nsd_reload=$(echo "$(now) - $t0" | bc)
     pkill -f "nsd -d -c $dir/nsd.conf" || true
 
     t0=$(now)
     "$bin" serve -c "$dir/mailbeacon.toml" --dns 127.0.0.1:5492 --http 127.0.0.1:0 2>/dev/null &
     mb=$!
-    wait_answer 127.0.0.1 5492 "$last" || { echo "mailbeacon did not answer" >&2; exit 1; }
+    poll_dns 127.0.0.1 5492 "$last" SOA || { echo "mailbeacon did not answer" >&2; exit 1; }
     mb_ready=$(echo "$(now) - $t0" | bc)
     sleep 1
     mb_rss=$(rss_kb "$mb")
     sed -i '0,/^name = "customer0.example"/ s//name = "customer0.example"\nspf = "v=spf1 a mx -all"/' "$dir/mailbeacon.toml"
     t0=$(now)
     kill -HUP "$mb"
-    wait_txt 127.0.0.1 5492 customer0.example "spf1 a mx" || { echo "mailbeacon did not reload" >&2; exit 1; }
+    poll_dns 127.0.0.1 5492 customer0.example TXT "spf1 a mx" || { echo "mailbeacon did not reload" >&2; exit 1; }
     mb_reload=$(echo "$(now) - $t0" | bc)
     kill "$mb"; wait "$mb" 2>/dev/null || true
 
