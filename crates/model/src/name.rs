@@ -105,12 +105,11 @@ pub fn relative(name: &Name, origin: &Name) -> String {
 /// Only called with this crate's fixed, valid labels on served domain names, which validation caps
 /// at 220 octets (`validate::domain::MAX_DOMAIN_LEN`): the result always fits DNS's 255.
 pub(crate) fn child(zone: &Name, labels: &str) -> Name {
-    let mut name = zone.clone();
-    for label in labels.rsplit('.') {
-        name = name
-            .prepend_label(label)
-            .expect("fixed label on a length-capped domain name");
-    }
+    // Raw labels: these are plain ASCII, and prepending one label at a time re-checked (and
+    // re-copied) the whole name for each.
+    let raw = labels.split('.').map(str::as_bytes).chain(zone.iter());
+    let mut name = Name::from_labels(raw).expect("fixed label on a length-capped domain name");
+    name.set_fqdn(zone.is_fqdn());
     name
 }
 

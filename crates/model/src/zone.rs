@@ -5,6 +5,7 @@
 //! inconsistent (a CNAME beside other data, an MX pointing at a CNAME, …); validation refuses a
 //! configuration with any such issue, so [`ZoneSet::derive`] only ever sees consistent models.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 
@@ -52,13 +53,16 @@ pub struct Zone {
     /// How the zone is signed (`None`: unsigned); signing itself happens in the DNS server.
     pub dnssec: Option<DnssecAlgorithm>,
     content_hash: String,
+    /// Every record's uncompressed wire size, summed: no RRset can be larger, so a zone below
+    /// [`MAX_RRSET_OCTETS`] needs no per-RRset count.
+    wire_octets: usize,
 }
 
 /// Records published for one purpose, with the comment printed above them.
 #[derive(Debug, Clone)]
 pub struct RecordGroup {
     /// What these records are for (one or more lines).
-    pub comment: String,
+    pub comment: Cow<'static, str>,
     /// The records.
     pub records: Vec<Record>,
 }
@@ -245,7 +249,12 @@ pub fn derive_checked(model: &Model) -> (ZoneSet, Vec<ZoneIssue>) {
         }
     }
     for (z, d) in zones.iter().zip(&model.domains) {
-        for (owner, rtype, size, from_extra) in oversized_rrsets(z, d) {
+        let oversized = if z.wire_octets > MAX_RRSET_OCTETS {
+            oversized_rrsets(z, d)
+        } else {
+            Vec::new()
+        };
+        for (owner, rtype, size, from_extra) in oversized {
             let key = match (from_extra, rtype) {
                 (true, _) => "records",
                 (false, RecordType::TXT) if owner == z.origin => "spf",
@@ -487,10 +496,11 @@ fn derive_zone(
             records.push(rec(&owner, txt(&format!("path={}", dav.path))));
         }
         groups.push(group(
-            &format!(
-                "RFC 6764 {} discovery.",
-                if pick == 0 { "CalDAV" } else { "CardDAV" }
-            ),
+            if pick == 0 {
+                "RFC 6764 CalDAV discovery."
+            } else {
+                "RFC 6764 CardDAV discovery."
+            },
             records,
         ));
     }
@@ -632,7 +642,7 @@ fn derive_zone(
         g.records.dedup();
     }
     groups.retain(|g| !g.records.is_empty());
-    let content_hash = hash(z, &groups);
+    let (content_hash, wire_octets) = fingerprint(z, &groups);
     Zone {
         origin: z.clone(),
         groups,
@@ -640,12 +650,13 @@ fn derive_zone(
         notify: d.dns.notify.clone(),
         dnssec: d.dns.dnssec,
         content_hash,
+        wire_octets,
     }
 }
 
-fn group(comment: &str, records: Vec<Record>) -> RecordGroup {
+fn group(comment: &'static str, records: Vec<Record>) -> RecordGroup {
     RecordGroup {
-        comment: comment.to_owned(),
+        comment: Cow::Borrowed(comment),
         records,
     }
 }
@@ -740,6 +751,9 @@ fn check_extra(
     d: &Domain,
     issue: &mut impl FnMut(&'static str, String),
 ) {
+    if extra.is_empty() {
+        return;
+    }
     let generated: BTreeSet<(String, u16)> = groups
         .iter()
         .flat_map(|g| &g.records)
@@ -844,30 +858,51 @@ fn is_spf(data: &RData) -> bool {
     }
 }
 
-/// SHA-256 over the sorted wire form of every record, the SOA serial being 0 at this point.
-/// (Wire form rather than presentation text: formatting every record of 100,000 zones as text
-/// was a tenth of start-up time.)
-fn hash(origin: &Name, groups: &[RecordGroup]) -> String {
-    let mut encoded: Vec<Vec<u8>> = groups
-        .iter()
-        .flat_map(|g| &g.records)
-        .map(|r| {
-            // A record our own derivation made always encodes; should one not, its text stands in.
-            r.to_bytes()
-                .unwrap_or_else(|_| crate::zonefile::record_line(r, origin).into_bytes())
-        })
-        .collect();
+/// SHA-256 over the sorted wire form of every record, the SOA serial being 0 at this point, and
+/// the size of that form. (Wire form rather than presentation text: formatting every record of
+/// 100,000 zones as text was a tenth of start-up time. Uncompressed, and into one buffer: the
+/// size is then each record's size in any message, and there is one allocation per zone rather
+/// than one per record.)
+fn fingerprint(origin: &Name, groups: &[RecordGroup]) -> (String, usize) {
+    use hickory_proto::serialize::binary::{BinEncoder, NameEncoding};
+    let records: Vec<&Record> = groups.iter().flat_map(|g| &g.records).collect();
+    let mut wire = Vec::with_capacity(64 * records.len());
+    let mut spans: Vec<(usize, usize)> = Vec::with_capacity(records.len());
+    let mut unencodable: Vec<Vec<u8>> = Vec::new();
+    {
+        // One encoder for every record, one after the other (an encoder writes from its own
+        // offset); uncompressed, so that no record refers to another.
+        let mut enc = BinEncoder::new(&mut wire);
+        enc.set_name_encoding(NameEncoding::Uncompressed);
+        for r in &records {
+            let start = enc.offset();
+            if r.emit(&mut enc).is_err() {
+                // A record our own derivation made always encodes; should one not, its text
+                // stands in (below).
+                enc.set_offset(start);
+                unencodable.push(crate::zonefile::record_line(r, origin).into_bytes());
+                continue;
+            }
+            spans.push((start, enc.offset()));
+        }
+    }
+    // Counted as too large, so that the size check looks at such a zone closely.
+    let octets = spans.last().map_or(0, |s| s.1) + unencodable.len() * 65_536;
+    let mut encoded: Vec<&[u8]> = spans.iter().map(|&(a, b)| &wire[a..b]).collect();
+    encoded.extend(unencodable.iter().map(Vec::as_slice));
     encoded.sort_unstable();
     let mut h = Sha256::new();
     for e in &encoded {
         h.update((e.len() as u32).to_be_bytes());
         h.update(e);
     }
-    h.finalize()
+    let hash = h
+        .finalize()
         .iter()
         .take(16)
         .map(|b| format!("{b:02x}"))
-        .collect()
+        .collect();
+    (hash, octets)
 }
 
 #[cfg(test)]
