@@ -9,8 +9,8 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use mailbeacon_dns::{DnsServer, QueryObserver, RateLimiter, Responder, SharedObserver, notify};
 use mailbeacon_http::{HttpServer, RequestObserver, Shared};
-use mailbeacon_lab::{Generation, GenerationError};
-use mailbeacon_model::{Model, TlsMode, ZoneSet};
+use mailbeacon_lab::{Generation, GenerationError, Serving};
+use mailbeacon_model::{DomainEntries, Earlier, Model, TlsMode, ZoneSet};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::Listeners;
@@ -36,6 +36,7 @@ pub fn serve(config: Option<&Path>, options: Listeners) -> ExitCode {
     runtime.block_on(run(
         checked.model,
         checked.zones,
+        checked.entries,
         path,
         config.is_some() || Path::new(crate::DEFAULT_PATH).exists(),
         options,
@@ -51,6 +52,7 @@ fn generation(
     zones: ZoneSet,
     challenges: &[(String, String)],
     https_port: Option<u16>,
+    earlier: Option<Serving<'_>>,
 ) -> Result<Generation, GenerationError> {
     // Signatures of zones that did not change are reused across reloads (see SignatureCache).
     static SIGNATURES: std::sync::LazyLock<mailbeacon_dns::dnssec::SignatureCache> =
@@ -63,6 +65,7 @@ fn generation(
         |zones| crate::with_serials(model, zones),
         https_port,
         &SIGNATURES,
+        earlier,
     )?;
     for file in &generation.new_key_files {
         tracing::warn!(
@@ -77,6 +80,7 @@ fn generation(
 async fn run(
     model: Model,
     zones: ZoneSet,
+    entries: DomainEntries,
     path: PathBuf,
     reloadable: bool,
     options: Listeners,
@@ -157,7 +161,7 @@ async fn run(
     // unless the configuration says otherwise; never the listener's own port.
     let https_port =
         (!bound.https.is_empty()).then(|| model.server.public_https_port.unwrap_or(443));
-    let generation = match generation(&model, zones, &[], https_port) {
+    let generation = match generation(&model, zones, &[], https_port, None) {
         Ok(g) => g,
         Err(e) => {
             eprintln!("error: {e}");
@@ -230,12 +234,13 @@ async fn run(
     // ACME DNS-01 records currently served (they survive reloads and re-signing).
     let mut challenges: Vec<(String, String)> = Vec::new();
     let mut pending_ack = None;
-    // Only the serials of the zones being served are kept (for the next reload's NOTIFY): their
-    // records live in the DNS responder, and a second copy would double the memory of 100k zones.
-    let mut serving = zones.serials();
-    drop(zones);
+    let mut serving = Served {
+        model,
+        zones,
+        entries,
+        challenges: false,
+    };
     release_freed_memory();
-    let mut serving_model = model;
     let mut signals = signals;
     loop {
         let event = tokio::select! {
@@ -253,6 +258,7 @@ async fn run(
                 reload(
                     &path,
                     reloadable,
+                    &serving,
                     https_port,
                     &challenges,
                     &dns_shared,
@@ -263,7 +269,7 @@ async fn run(
             // Signatures of the ending period are renewed from the configuration being served,
             // not from a file that may have been edited since (that waits for a reload).
             Event::Deadline | Event::Challenges => resign(
-                &serving_model,
+                &serving.model,
                 https_port,
                 &challenges,
                 &dns_shared,
@@ -276,7 +282,7 @@ async fn run(
                     metrics.reloaded(true);
                 }
                 notify::send(
-                    notify::notices(Some(&serving), &applied.zones),
+                    notify::notices(Some(&serving.zones.serials()), &applied.zones),
                     dns_shared.load().authority().tsig(),
                     metrics.notify_outcomes(),
                 );
@@ -293,10 +299,13 @@ async fn run(
                         let _ = done.send(Ok(()));
                     });
                 }
-                serving = applied.zones.serials();
-                drop(applied.zones);
+                serving = Served {
+                    model: applied.model,
+                    zones: applied.zones,
+                    entries: applied.entries.unwrap_or(serving.entries),
+                    challenges: !challenges.is_empty(),
+                };
                 release_freed_memory();
-                serving_model = applied.model;
                 resign_at = applied.resign_at;
                 if event == Event::Hangup {
                     control.report(Ok(()));
@@ -404,7 +413,21 @@ pub enum Event {
 struct Applied {
     model: Model,
     zones: ZoneSet,
+    /// The configuration's `[[domain]]` entries, when it was read again (`None`: the same).
+    entries: Option<DomainEntries>,
     resign_at: Option<u32>,
+}
+
+/// What is being served, kept for the next reload: the zones are shared with the DNS index (not
+/// a second copy); they tell which serials changed (whom to NOTIFY) and, with the model and the
+/// entries, what a reload can take over unchanged.
+struct Served {
+    model: Model,
+    zones: ZoneSet,
+    entries: DomainEntries,
+    /// Whether the zones hold ACME DNS-01 records beyond what the configuration says (then they
+    /// are not taken over).
+    challenges: bool,
 }
 
 /// The addresses actually bound.
@@ -466,9 +489,12 @@ fn bind_hint(e: &(dyn std::error::Error + 'static)) -> &'static str {
 
 /// Reads the configuration again and swaps it in, returning what is now served; a broken one
 /// is logged, everything running stays, and the reason comes back.
+/// `serving`: what is served now, whose unchanged parts the new configuration takes over.
+#[allow(clippy::too_many_arguments)]
 fn reload(
     path: &Path,
     reloadable: bool,
+    serving: &Served,
     https_port: Option<u16>,
     challenges: &[(String, String)],
     dns: &ArcSwap<Responder>,
@@ -480,12 +506,19 @@ fn reload(
         tracing::warn!("reload: {why}");
         return Err(why.into());
     }
-    let (model, zones) = match mailbeacon_model::check_file(path) {
+    let started = std::time::Instant::now();
+    // Zones holding ACME records are not what the configuration alone derives.
+    let earlier = (!serving.challenges).then_some(Earlier {
+        model: &serving.model,
+        zones: &serving.zones,
+        entries: Some(&serving.entries),
+    });
+    let (model, zones, entries) = match mailbeacon_model::check_file_reusing(path, earlier) {
         Ok(checked) => {
             if !checked.warnings.is_empty() {
                 tracing::warn!("{}", checked.warnings);
             }
-            (checked.model, checked.zones)
+            (checked.model, checked.zones, checked.entries)
         }
         Err(e) => {
             tracing::error!("reload failed, still serving the previous configuration:\n{e}");
@@ -494,19 +527,32 @@ fn reload(
     };
     // HTTPS is listening or not as at start; the port named in URLs follows the new file.
     let https_port = https_port.map(|_| model.server.public_https_port.unwrap_or(443));
-    match generation(&model, zones, challenges, https_port) {
+    let checked_in = started.elapsed();
+    let (responder, site) = (dns.load_full(), http.site.load_full());
+    let earlier = Serving {
+        model: &serving.model,
+        responder: &responder,
+        site: &site,
+    };
+    match generation(&model, zones, challenges, https_port, Some(earlier)) {
         Ok(g) => {
             let resign_at = g.resign_at;
+            let kept = g.responder.authority().shared_with(responder.authority());
+            drop((responder, site));
             let (zones, _) = g.install(dns, http);
             rrl.reconfigure(model.server.rrl.clone());
             tracing::info!(
-                "reloaded {}: {}",
+                "reloaded {}: {}, {} unchanged, in {:?} ({:?} reading and checking)",
                 path.display(),
-                crate::count(model.domains.len(), "domain")
+                crate::count(model.domains.len(), "domain"),
+                crate::count(kept, "zone"),
+                started.elapsed(),
+                checked_in,
             );
             Ok(Applied {
                 model,
                 zones,
+                entries: Some(entries),
                 resign_at,
             })
         }
@@ -526,7 +572,7 @@ fn resign(
     http: &Shared,
 ) -> Result<Applied, String> {
     let zones = ZoneSet::derive(model);
-    match generation(model, zones, challenges, https_port) {
+    match generation(model, zones, challenges, https_port, None) {
         Ok(g) => {
             let resign_at = g.resign_at;
             let (zones, _) = g.install(dns, http);
@@ -534,6 +580,7 @@ fn resign(
             Ok(Applied {
                 model: model.clone(),
                 zones,
+                entries: None,
                 resign_at,
             })
         }

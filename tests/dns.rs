@@ -303,6 +303,123 @@ fn reload_swaps_zones_and_a_broken_config_keeps_the_old_ones() {
     );
 }
 
+/// Three unrelated domains; a reload edits one, so that the other two are taken over unchanged.
+const THREE: &str = r#"
+[server]
+ipv4 = ["192.0.2.1"]
+
+[service.mail]
+incoming = [{ protocol = "imap", host = "mail.{domain}" }]
+outgoing = [{ host = "mail.{domain}" }]
+
+[defaults]
+spf = "v=spf1 mx -all"
+name_servers = ["ns1.{domain}", "ns2.{domain}"]
+
+[hosts]
+"ns2.{domain}" = ["198.51.100.53"]
+
+[[domain]]
+name = "one.test"
+aliases = ["one-parked.test"]
+
+[[domain]]
+name = "two.test"
+
+[[domain]]
+name = "three.test"
+"#;
+
+fn soa_serial(s: &Served, zone: &str) -> u64 {
+    let out = s.kdig(&[zone, "SOA", "+short"]);
+    out.split_whitespace()
+        .nth(2)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no SOA serial for {zone}: {out}"))
+}
+
+#[test]
+fn reload_rebuilds_what_changed_and_leaves_the_rest_as_it_was() {
+    let s = Served::start(THREE);
+    let before: Vec<u64> = ["one.test", "two.test", "three.test", "one-parked.test"]
+        .iter()
+        .map(|z| soa_serial(&s, z))
+        .collect();
+    let addresses_before = squash(&s.kdig(&["ns2.two.test", "A", "+short"]));
+    // Serials are seconds-based: a changed zone must get a larger one even within the second.
+    std::thread::sleep(Duration::from_millis(1100));
+    // one.test (and so its alias) changes; a new domain appears; three.test goes away.
+    let edited = THREE
+        .replace(
+            "name = \"one.test\"\n",
+            "name = \"one.test\"\nspf = \"v=spf1 a mx -all\"\n",
+        )
+        .replace("name = \"three.test\"", "name = \"four.test\"");
+    std::fs::write(s.config.path(), &edited).unwrap();
+    s.hup();
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            s.kdig(&["one.test", "TXT", "+short"])
+                .contains("v=spf1 a mx -all")
+        }),
+        "the edited domain answers its new record"
+    );
+    assert!(
+        s.kdig(&["one-parked.test", "TXT", "+short"])
+            .contains("v=spf1 a mx -all"),
+        "the alias follows its primary"
+    );
+    assert!(
+        soa_serial(&s, "one.test") > before[0],
+        "a changed zone gets a new serial"
+    );
+    assert!(soa_serial(&s, "one-parked.test") > before[3]);
+    assert_eq!(
+        soa_serial(&s, "two.test"),
+        before[1],
+        "an unchanged zone keeps its serial"
+    );
+    assert!(
+        s.kdig(&["two.test", "TXT", "+short"])
+            .contains("v=spf1 mx -all")
+    );
+    assert_eq!(
+        squash(&s.kdig(&["ns2.two.test", "A", "+short"])),
+        addresses_before
+    );
+    assert_eq!(
+        status(&s.kdig(&["four.test", "SOA"])),
+        "NOERROR",
+        "an added domain is served"
+    );
+    assert_eq!(
+        status(&s.kdig(&["three.test", "SOA"])),
+        "REFUSED",
+        "a removed one is not"
+    );
+    // HTTP follows too: the added domain has its autoconfig document, the removed one none.
+    let added = s.http("autoconfig.four.test", "/mail/config-v1.1.xml", &[]);
+    assert_eq!(added.status, 200, "{}", added.text());
+    assert!(added.text().contains("mail.four.test"), "{}", added.text());
+    let kept = s.http("autoconfig.two.test", "/mail/config-v1.1.xml", &[]);
+    assert!(kept.text().contains("mail.two.test"), "{}", kept.text());
+    let removed = s.http("autoconfig.three.test", "/mail/config-v1.1.xml", &[]);
+    assert_eq!(removed.status, 404, "{}", removed.text());
+
+    // A second reload of an unchanged file changes nothing at all.
+    let serials: Vec<u64> = ["one.test", "two.test", "four.test"]
+        .iter()
+        .map(|z| soa_serial(&s, z))
+        .collect();
+    s.hup();
+    std::thread::sleep(Duration::from_millis(500));
+    let again: Vec<u64> = ["one.test", "two.test", "four.test"]
+        .iter()
+        .map(|z| soa_serial(&s, z))
+        .collect();
+    assert_eq!(again, serials);
+}
+
 #[test]
 fn the_reload_command_validates_first_then_waits_for_the_servers_verdict() {
     let s = Served::start(CONFIG);

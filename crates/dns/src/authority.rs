@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::ops::Range;
+use std::sync::Arc;
 
 use hickory_proto::dnssec::rdata::DNSSECRData;
 use hickory_proto::op::ResponseCode;
@@ -19,8 +20,9 @@ const MAX_CNAME_CHAIN: usize = 8;
 /// Every served zone, indexed for lookup.
 #[derive(Debug, Default)]
 pub struct Authority {
-    /// Zones, the longest origin first.
-    zones: Vec<ZoneIndex>,
+    /// Zones, the longest origin first. Shared, so that a reload keeps the index of a zone that
+    /// did not change.
+    zones: Vec<Arc<ZoneIndex>>,
     /// Origin → index into `zones` (`Name`'s `Hash`/`Eq` ignore letter case): finding a name's
     /// zone costs one probe per label instead of a comparison with every zone.
     by_origin: HashMap<Name, usize>,
@@ -28,21 +30,23 @@ pub struct Authority {
     tsig: TsigKeys,
 }
 
-/// One zone's records, held once: sorted by owner and type so that each name's records, and
-/// within them each RRset, are one contiguous slice. (A map of names to per-type vectors held
-/// every record a second time and cost ~1 KB per RRset in vector slack: most of the memory of a
-/// hosting provider's 100,000 zones.)
+/// One zone, indexed: the records stay in the (shared) [`Zone`], and the index lists their
+/// positions sorted by owner and type, so that each name's records, and within them each RRset,
+/// are one contiguous run. (A map of names to per-type vectors held every record a second time and
+/// cost ~1 KB per RRset in vector slack: most of the memory of a hosting provider's 100,000 zones.)
 #[derive(Debug)]
 struct ZoneIndex {
     origin: Name,
-    soa: Record,
-    /// Every record, grouped by owner name, and by type number within a name.
-    records: Vec<Record>,
+    /// The zone the records are read from.
+    zone: Arc<Zone>,
+    /// The records signing added (RRSIG, NSEC, DNSKEY…); empty for an unsigned zone. Position
+    /// `zone.records().len() + i` is `signed[i]`.
+    signed: Vec<Record>,
+    /// Every record's position, grouped by owner name, and by type number within a name.
+    sorted: Vec<u32>,
     /// Every name that exists in the zone, including empty non-terminals (an empty range), with
-    /// where its records are in `records`. `Name`'s `Hash`/`Eq` ignore letter case.
+    /// where its records are in `sorted`. `Name`'s `Hash`/`Eq` ignore letter case.
     nodes: HashMap<Name, Range<u32>>,
-    /// Zone-file order for AXFR (a signed zone's DNSSEC records last), as indexes into `records`.
-    transfer_order: Vec<u32>,
     axfr: Vec<TransferRule>,
     /// For a signed zone: the owners of its NSEC records in canonical order, to find the one
     /// that covers a name that does not exist. Empty for an unsigned zone.
@@ -85,11 +89,37 @@ impl Authority {
     /// Indexes every zone of `zones`; a zone with an entry in `signed` (origin → the records
     /// [`crate::dnssec::sign_zone`] added) is served signed.
     pub fn signed(zones: &ZoneSet, signed: &HashMap<Name, Vec<Record>>) -> Authority {
+        Authority::signed_reusing(zones, signed, None)
+    }
+
+    /// As [`Authority::signed`], keeping the index of every unsigned zone that `earlier` indexed
+    /// from the very same [`Zone`] (one a reload took over unchanged).
+    pub fn signed_reusing(
+        zones: &ZoneSet,
+        signed: &HashMap<Name, Vec<Record>>,
+        earlier: Option<&Authority>,
+    ) -> Authority {
+        let kept = |z: &Arc<Zone>| -> Option<Arc<ZoneIndex>> {
+            let e = earlier?;
+            let i = *e.by_origin.get(&z.origin)?;
+            let index = &e.zones[i];
+            (Arc::ptr_eq(&index.zone, z)
+                && index.signed.is_empty()
+                && !signed.contains_key(&z.origin))
+            .then(|| Arc::clone(index))
+        };
         // Each zone is indexed on its own: in parallel, collected in order.
-        let mut zones: Vec<ZoneIndex> = zones
+        let mut zones: Vec<Arc<ZoneIndex>> = zones
             .zones()
             .par_iter()
-            .map(|z| ZoneIndex::new(z, signed.get(&z.origin).map(Vec::as_slice)))
+            .map(|z| {
+                kept(z).unwrap_or_else(|| {
+                    Arc::new(ZoneIndex::new(
+                        Arc::clone(z),
+                        signed.get(&z.origin).cloned().unwrap_or_default(),
+                    ))
+                })
+            })
             .collect();
         zones.sort_by_key(|z| std::cmp::Reverse(z.origin.num_labels()));
         let by_origin = zones
@@ -102,6 +132,19 @@ impl Authority {
             by_origin,
             tsig: TsigKeys::default(),
         }
+    }
+
+    /// How many zones' indexes are shared with `other` (taken over by a reload).
+    pub fn shared_with(&self, other: &Authority) -> usize {
+        self.zones
+            .iter()
+            .filter(|z| {
+                other
+                    .by_origin
+                    .get(&z.origin)
+                    .is_some_and(|&i| Arc::ptr_eq(z, &other.zones[i]))
+            })
+            .count()
     }
 
     /// The same zones, with `tsig` the keys that may sign requests.
@@ -179,7 +222,7 @@ impl Authority {
                 if dnssec {
                     push_signatures(node, RecordType::CNAME, &mut answer.answers);
                 }
-                let RData::CNAME(target) = &cname[0].data else {
+                let Some(RData::CNAME(target)) = cname.first().map(|r| &r.data) else {
                     break;
                 };
                 // Follow the alias only inside the same zone, like Knot and NSD: data from another
@@ -190,22 +233,22 @@ impl Authority {
                 name = target.0.clone();
                 continue;
             }
-            let one_signature_set: Vec<Record>;
-            let found: Option<&[Record]> = match qtype {
+            let found: Option<Vec<Record>> = match qtype {
                 // RFC 8482: answer ANY with one RRset rather than everything.
-                RecordType::ANY => node.first_rrset(),
+                RecordType::ANY => node.first_rrset().map(RrSet::to_vec),
                 // Likewise RRSIG, like Knot: the signatures of the RRset with the lowest type.
                 RecordType::RRSIG => {
-                    one_signature_set = first_signature_set(node);
-                    (!one_signature_set.is_empty()).then_some(one_signature_set.as_slice())
+                    let set = first_signature_set(node);
+                    (!set.is_empty()).then_some(set)
                 }
-                t => node.get(t),
+                t => node.get(t).map(RrSet::to_vec),
             };
             match found {
                 Some(rrset) => {
-                    answer.answers.extend(rrset.iter().cloned());
-                    if dnssec && let Some(first) = rrset.first() {
-                        push_signatures(node, first.record_type(), &mut answer.answers);
+                    let first_type = rrset.first().map(Record::record_type);
+                    answer.answers.extend(rrset);
+                    if dnssec && let Some(t) = first_type {
+                        push_signatures(node, t, &mut answer.answers);
                     }
                     self.add_target_addresses(&mut answer, dnssec);
                 }
@@ -267,21 +310,17 @@ impl Authority {
         if !zone.axfr.iter().any(|rule| rule.allows(peer, key)) {
             return None;
         }
-        let mut out = Vec::with_capacity(zone.records.len() + 1);
-        out.extend(
-            zone.transfer_order
-                .iter()
-                .map(|&i| zone.records[i as usize].clone()),
-        );
-        out.push(zone.soa.clone());
+        // Zone-file order, a signed zone's DNSSEC records last.
+        let mut out = Vec::with_capacity(zone.sorted.len() + 1);
+        out.extend(zone.zone.records().chain(&zone.signed).cloned());
+        out.push(zone.zone.soa().clone());
         Some(out)
     }
 }
 
 impl ZoneIndex {
-    fn new(zone: &Zone, signed: Option<&[Record]>) -> ZoneIndex {
-        let in_file_order: Vec<&Record> =
-            zone.records().chain(signed.unwrap_or_default()).collect();
+    fn new(zone: Arc<Zone>, signed: Vec<Record>) -> ZoneIndex {
+        let in_file_order: Vec<&Record> = zone.records().chain(&signed).collect();
         // Each owner gets a number in order of first appearance (`Name`'s `Hash`/`Eq` ignore
         // letter case); sorting by (owner number, type number) groups names and RRsets with
         // integer comparisons only. Stable, so an RRset keeps its configured order.
@@ -293,27 +332,19 @@ impl ZoneIndex {
                 *owner_of.entry(&r.name).or_insert(next)
             })
             .collect();
-        let mut order: Vec<u32> = (0..in_file_order.len() as u32).collect();
-        order.sort_by_key(|&i| (owners[i as usize], in_file_order[i as usize].record_type()));
-        let mut transfer_order = vec![0u32; order.len()];
-        for (sorted_at, &file_at) in order.iter().enumerate() {
-            transfer_order[file_at as usize] = sorted_at as u32;
-        }
-        let records: Vec<Record> = order
-            .iter()
-            .map(|&i| in_file_order[i as usize].clone())
-            .collect();
+        let mut sorted: Vec<u32> = (0..in_file_order.len() as u32).collect();
+        sorted.sort_by_key(|&i| (owners[i as usize], in_file_order[i as usize].record_type()));
 
         let mut nodes: HashMap<Name, Range<u32>> = HashMap::with_capacity(owner_of.len() + 4);
         let mut start = 0;
-        while start < records.len() {
-            let owner = owners[order[start] as usize];
+        while start < sorted.len() {
+            let owner = owners[sorted[start] as usize];
             let end = start
-                + order[start..]
+                + sorted[start..]
                     .iter()
                     .take_while(|&&i| owners[i as usize] == owner)
                     .count();
-            let name = &records[start].name;
+            let name = &in_file_order[sorted[start] as usize].name;
             nodes.insert(name.to_lowercase(), start as u32..end as u32);
             // Empty non-terminals: every ancestor up to the apex exists (NODATA, never NXDOMAIN).
             let mut parent = name.base_name();
@@ -325,26 +356,40 @@ impl ZoneIndex {
             start = end;
         }
         nodes.shrink_to_fit();
-        let mut nsec_owners: Vec<Name> = records
+        let mut nsec_owners: Vec<Name> = signed
             .iter()
             .filter(|r| r.record_type() == RecordType::NSEC)
             .map(|r| r.name.to_lowercase())
             .collect();
         nsec_owners.sort();
+        nsec_owners.shrink_to_fit();
         ZoneIndex {
             origin: zone.origin.clone(),
-            soa: zone.soa().clone(),
-            records,
-            nodes,
-            transfer_order,
             axfr: zone.axfr.clone(),
+            zone,
+            signed,
+            sorted,
+            nodes,
             nsec_owners,
+        }
+    }
+
+    /// The record at position `at` (see [`ZoneIndex::signed`]).
+    fn record(&self, at: u32) -> &Record {
+        let own = self.zone.record_slice();
+        let at = at as usize;
+        match own.get(at) {
+            Some(r) => r,
+            None => &self.signed[at - own.len()],
         }
     }
 
     /// The records of the name whose records are at `span`.
     fn node(&self, span: &Range<u32>) -> Node<'_> {
-        Node(&self.records[span.start as usize..span.end as usize])
+        Node {
+            zone: self,
+            at: &self.sorted[span.start as usize..span.end as usize],
+        }
     }
 
     fn is_signed(&self) -> bool {
@@ -354,11 +399,12 @@ impl ZoneIndex {
     /// The SOA for a negative answer, with the TTL RFC 2308 §3 asks for: min(SOA TTL, MINIMUM),
     /// followed by its RRSIG (at the same TTL) when `dnssec`.
     fn push_negative_soa(&self, out: &mut Vec<Record>, dnssec: bool) {
-        let RData::SOA(s) = &self.soa.data else {
+        let apex_soa = self.zone.soa();
+        let RData::SOA(s) = &apex_soa.data else {
             return;
         };
-        let ttl = self.soa.ttl.min(s.minimum);
-        let mut soa = self.soa.clone();
+        let ttl = apex_soa.ttl.min(s.minimum);
+        let mut soa = apex_soa.clone();
         soa.ttl = ttl;
         out.push(soa);
         if dnssec && let Some(apex) = self.nodes.get(&self.origin).map(|span| self.node(span)) {
@@ -419,34 +465,66 @@ impl ZoneIndex {
     }
 }
 
-/// The records of one name, by type number.
+/// The records of one name, by type number (positions into its zone).
 #[derive(Debug, Clone, Copy)]
-struct Node<'a>(&'a [Record]);
+struct Node<'a> {
+    zone: &'a ZoneIndex,
+    at: &'a [u32],
+}
+
+/// One RRset of a [`Node`].
+#[derive(Debug, Clone, Copy)]
+struct RrSet<'a> {
+    zone: &'a ZoneIndex,
+    at: &'a [u32],
+}
+
+impl<'a> RrSet<'a> {
+    /// Its records, in configured order.
+    fn iter(self) -> impl Iterator<Item = &'a Record> + 'a {
+        self.at.iter().map(move |&i| self.zone.record(i))
+    }
+
+    /// Its first record (an RRset is never empty).
+    fn first(self) -> Option<&'a Record> {
+        self.at.first().map(|&i| self.zone.record(i))
+    }
+
+    /// Its records, copied.
+    fn to_vec(self) -> Vec<Record> {
+        self.iter().cloned().collect()
+    }
+}
 
 impl<'a> Node<'a> {
+    fn rtype(self, i: usize) -> RecordType {
+        self.zone.record(self.at[i]).record_type()
+    }
+
     /// The RRset of type `rtype`, if the name has one.
-    fn get(self, rtype: RecordType) -> Option<&'a [Record]> {
-        let start = self.0.iter().position(|r| r.record_type() == rtype)?;
-        let len = self.0[start..]
-            .iter()
-            .take_while(|r| r.record_type() == rtype)
+    fn get(self, rtype: RecordType) -> Option<RrSet<'a>> {
+        let start = (0..self.at.len()).find(|&i| self.rtype(i) == rtype)?;
+        let len = (start..self.at.len())
+            .take_while(|&i| self.rtype(i) == rtype)
             .count();
-        Some(&self.0[start..start + len])
+        Some(RrSet {
+            zone: self.zone,
+            at: &self.at[start..start + len],
+        })
     }
 
     /// The RRset with the lowest type number.
-    fn first_rrset(self) -> Option<&'a [Record]> {
-        self.0.first().and_then(|r| self.get(r.record_type()))
+    fn first_rrset(self) -> Option<RrSet<'a>> {
+        (!self.at.is_empty())
+            .then(|| self.get(self.rtype(0)))
+            .flatten()
     }
 
     /// The types present, each once, lowest first.
     fn types(self) -> impl Iterator<Item = RecordType> + 'a {
-        let records = self.0;
-        records
-            .iter()
-            .enumerate()
-            .filter(move |(i, r)| *i == 0 || records[i - 1].record_type() != r.record_type())
-            .map(|(_, r)| r.record_type())
+        (0..self.at.len())
+            .filter(move |&i| i == 0 || self.rtype(i - 1) != self.rtype(i))
+            .map(move |i| self.rtype(i))
     }
 }
 

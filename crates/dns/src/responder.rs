@@ -57,15 +57,18 @@ impl Responder {
     }
 
     /// As [`Responder::general_only`], with the zones in `signed` (origin → the records signing
-    /// added, from [`crate::dnssec::Keyring::sign`]) served signed.
-    /// and `tsig` the keys that may sign requests.
+    /// added, from [`crate::dnssec::Keyring::sign`]) served signed, and `tsig` the keys that may
+    /// sign requests. Zones that `earlier` indexed from the very same [`mailbeacon_model::Zone`]
+    /// keep that index (a reload that took them over unchanged).
     pub fn general_only_signed(
         zones: &ZoneSet,
         signed: &std::collections::HashMap<hickory_proto::rr::Name, Vec<Record>>,
         tsig: TsigKeys,
+        earlier: Option<&Responder>,
     ) -> Responder {
+        let earlier = earlier.map(|e| &*e.authority);
         Responder {
-            authority: Arc::new(Authority::signed(zones, signed).with_tsig(tsig)),
+            authority: Arc::new(Authority::signed_reusing(zones, signed, earlier).with_tsig(tsig)),
             prepared: Prepared::default(),
         }
     }

@@ -4,6 +4,7 @@
 //! hosts) to its domain.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use mailbeacon_formats::{autoconfig, autodiscover};
@@ -12,17 +13,29 @@ use mailbeacon_model::{ClientSettings, EmailAddress, Features, Model, name};
 /// Everything the HTTP responder needs from one configuration.
 #[derive(Debug)]
 pub struct Site {
-    domains: Vec<DomainSite>,
-    /// Domain name → index into `domains`.
-    by_domain: HashMap<String, usize>,
-    /// Host name → index into `domains` (first domain wins for shared service hosts).
-    by_host: HashMap<String, usize>,
+    /// Shared, so that a reload keeps the answers of domains that did not change.
+    domains: Vec<Arc<DomainSite>>,
+    /// Where a request's domain is found by name; shared with the previous site when a reload
+    /// changed no domain's name, position or service hosts.
+    names: Arc<Names>,
     /// The HTTPS port clients are sent to in redirects and Autodiscover v2 URLs; `None` when
     /// HTTPS is off.
     https_port: Option<u16>,
     /// What signs each domain's Apple profiles (swapped when ACME brings a new certificate).
     profile_signers: arc_swap::ArcSwap<crate::tls::ProfileSigners>,
 }
+
+/// Host names to domains.
+#[derive(Debug, Default)]
+struct Names {
+    /// Domain name → index into `domains`.
+    by_domain: HashMap<String, usize>,
+    /// Service host name → index into `domains` (the first domain naming it wins).
+    by_service_host: HashMap<String, usize>,
+}
+
+/// The helper names under a domain that name the domain itself.
+const HELPER_PREFIXES: [&str; 3] = ["autoconfig.", "autodiscover.", "mta-sts."];
 
 /// One served domain's answers.
 #[derive(Debug)]
@@ -39,8 +52,39 @@ pub struct DomainSite {
     pub mta_sts: Option<Bytes>,
 }
 
+/// The host names clients are sent to for `site`'s mail servers.
+fn service_hosts(site: &DomainSite) -> impl Iterator<Item = &str> {
+    site.settings
+        .incoming
+        .iter()
+        .chain(&site.settings.outgoing)
+        .map(|s| s.host.as_str())
+}
+
+impl Names {
+    fn of(model: &Model, domains: &[Arc<DomainSite>]) -> Names {
+        let by_domain: HashMap<String, usize> = model
+            .domains
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (name::display(&d.name), i))
+            .collect();
+        let mut by_service_host = HashMap::new();
+        for (i, d) in domains.iter().enumerate() {
+            for host in service_hosts(d) {
+                if !by_service_host.contains_key(host) {
+                    by_service_host.insert(host.to_owned(), i);
+                }
+            }
+        }
+        Names {
+            by_domain,
+            by_service_host,
+        }
+    }
+}
+
 impl Site {
-    /// Prepares the answers for `model`. `https_port` is where HTTPS listens (`None`: no HTTPS).
     /// Replaces what signs the domains' Apple profiles (domain → signer).
     pub fn set_profile_signers(&self, signers: crate::tls::ProfileSigners) {
         self.profile_signers.store(std::sync::Arc::new(signers));
@@ -57,35 +101,71 @@ impl Site {
             .and_then(crate::tls::ProfileSignerSource::signer)
     }
 
+    /// Prepares the answers for `model`. `https_port` is where HTTPS listens (`None`: no HTTPS).
     pub fn new(model: &Model, https_port: Option<u16>) -> Site {
+        Site::new_reusing(model, https_port, None)
+    }
+
+    /// As [`Site::new`], keeping the answers `earlier` (the site served for the configuration
+    /// given with it) prepared for every domain whose settings did not change.
+    pub fn new_reusing(
+        model: &Model,
+        https_port: Option<u16>,
+        earlier: Option<(&Model, &Site)>,
+    ) -> Site {
+        // A domain's answers depend on the domain and the services, nothing else.
+        let reusable: HashMap<_, (&mailbeacon_model::Domain, &Arc<DomainSite>)> = match earlier {
+            Some((m, site))
+                if m.services == model.services && m.domains.len() == site.domains.len() =>
+            {
+                m.domains
+                    .iter()
+                    .zip(&site.domains)
+                    .map(|(d, s)| (&d.name, (d, s)))
+                    .collect()
+            }
+            _ => HashMap::new(),
+        };
         let mut domains = Vec::with_capacity(model.domains.len());
-        let mut by_domain = HashMap::new();
-        let mut by_host = HashMap::new();
+        let mut same_names = earlier.is_some_and(|(m, _)| {
+            m.domains.len() == model.domains.len()
+                && m.domains
+                    .iter()
+                    .zip(&model.domains)
+                    .all(|(a, b)| a.name == b.name)
+        });
         for (i, d) in model.domains.iter().enumerate() {
-            let settings = model.client_settings(d);
-            let domain = name::display(&d.name);
-            by_domain.insert(domain.clone(), i);
-            for prefix in ["", "autoconfig.", "autodiscover.", "mta-sts."] {
-                by_host.entry(format!("{prefix}{domain}")).or_insert(i);
-            }
-            domains.push(DomainSite {
-                autoconfig: Bytes::from(autoconfig::write(&settings)),
-                autodiscover_generic: Bytes::from(autodiscover::write_settings(&settings, None)),
-                mta_sts: d.dns.mta_sts.as_ref().map(|p| Bytes::from(p.text())),
-                features: d.features,
-                settings,
-            });
+            let site = match reusable.get(&d.name) {
+                Some((before, site)) if *before == d => Arc::clone(site),
+                _ => {
+                    let settings = model.client_settings(d);
+                    let site = Arc::new(DomainSite {
+                        autoconfig: Bytes::from(autoconfig::write(&settings)),
+                        autodiscover_generic: Bytes::from(autodiscover::write_settings(
+                            &settings, None,
+                        )),
+                        mta_sts: d.dns.mta_sts.as_ref().map(|p| Bytes::from(p.text())),
+                        features: d.features,
+                        settings,
+                    });
+                    // A changed domain keeps the name map only if its service hosts are the same.
+                    same_names &= earlier.is_some_and(|(_, e)| {
+                        e.domains
+                            .get(i)
+                            .is_some_and(|old| service_hosts(old).eq(service_hosts(&site)))
+                    });
+                    site
+                }
+            };
+            domains.push(site);
         }
-        // Service hosts come last so that a domain's own names always win.
-        for (i, d) in domains.iter().enumerate() {
-            for s in d.settings.incoming.iter().chain(&d.settings.outgoing) {
-                by_host.entry(s.host.clone()).or_insert(i);
-            }
-        }
+        let names = match earlier {
+            Some((_, e)) if same_names => Arc::clone(&e.names),
+            _ => Arc::new(Names::of(model, &domains)),
+        };
         Site {
             domains,
-            by_domain,
-            by_host,
+            names,
             https_port,
             profile_signers: arc_swap::ArcSwap::from_pointee(Default::default()),
         }
@@ -93,7 +173,7 @@ impl Site {
 
     /// The served domain called `domain` (lower case, no trailing dot).
     pub fn domain(&self, domain: &str) -> Option<&DomainSite> {
-        self.by_domain.get(domain).map(|&i| &self.domains[i])
+        self.names.by_domain.get(domain).map(|&i| &*self.domains[i])
     }
 
     /// The domain a request is about: the address's domain when it is served here, else the
@@ -107,7 +187,15 @@ impl Site {
             return Some(d);
         }
         let host = host?;
-        self.by_host.get(host).map(|&i| &self.domains[i])
+        // The domain itself, one of its helper names, or a service host.
+        let i = self.names.by_domain.get(host).or_else(|| {
+            HELPER_PREFIXES
+                .iter()
+                .find_map(|p| host.strip_prefix(p))
+                .and_then(|rest| self.names.by_domain.get(rest))
+                .or_else(|| self.names.by_service_host.get(host))
+        })?;
+        Some(&*self.domains[*i])
     }
 
     /// The HTTPS port, when HTTPS is on.

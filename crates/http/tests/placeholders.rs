@@ -265,7 +265,7 @@ name = "two.test"
             .zones()
             .iter()
             .find(|z| mailbeacon_model::name::display(&z.origin) == origin)
-            .map(zonefile::zone_file)
+            .map(|z| zonefile::zone_file(z))
             .unwrap_or_else(|| panic!("no zone {origin}"))
     };
     let one = file("one.test");

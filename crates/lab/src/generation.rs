@@ -27,6 +27,17 @@ pub enum GenerationError {
     Sign(#[from] SignError),
 }
 
+/// The generation being served, whose answers for what did not change a new one keeps.
+#[derive(Debug, Clone, Copy)]
+pub struct Serving<'a> {
+    /// The configuration it serves.
+    pub model: &'a Model,
+    /// Its DNS answers.
+    pub responder: &'a Responder,
+    /// Its HTTP answers.
+    pub site: &'a Site,
+}
+
 /// Everything served for one configuration.
 pub struct Generation {
     /// DNS answers (general path only until [`Responder::with_prepared`] replaces it).
@@ -51,7 +62,8 @@ impl Generation {
     /// their signing period, so that new signatures mean a new serial); keys of signed zones come
     /// from (or are created in) `state_dir/dnssec/`. `https_port` is where clients reach HTTPS
     /// (ignored when TLS is off). Signatures of zones unchanged since the previous generation come
-    /// from `signatures`.
+    /// from `signatures`; from the generation being served (`earlier`), the DNS index of zones
+    /// taken over unchanged and the HTTP answers of unchanged domains are kept.
     pub fn build(
         model: &Model,
         mut zones: ZoneSet,
@@ -59,6 +71,7 @@ impl Generation {
         assign_serials: impl FnOnce(ZoneSet) -> ZoneSet,
         https_port: Option<u16>,
         signatures: &SignatureCache,
+        earlier: Option<Serving<'_>>,
     ) -> Result<Generation, GenerationError> {
         let store = KeyStore::in_state_dir(&model.server.state_dir);
         let (keys, new_key_files) = Keyring::from_store(&store, &zones, u64::from(now))?;
@@ -67,7 +80,11 @@ impl Generation {
         let zones = assign_serials(zones);
         let signed = keys.sign(&zones, validity, signatures)?;
         let tls = mailbeacon_http::tls::setup(model)?;
-        let site = Site::new(model, https_port.filter(|_| tls.is_some()));
+        let site = Site::new_reusing(
+            model,
+            https_port.filter(|_| tls.is_some()),
+            earlier.map(|e| (e.model, e.site)),
+        );
         if let Some(t) = &tls {
             site.set_profile_signers(t.profile_signers.clone());
         }
@@ -76,6 +93,7 @@ impl Generation {
                 &zones,
                 &signed,
                 mailbeacon_dns::tsig::TsigKeys::new(&model.tsig_keys),
+                earlier.map(|e| e.responder),
             ),
             site,
             tls,

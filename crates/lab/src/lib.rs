@@ -28,7 +28,7 @@ use mailbeacon_model::{Model, SerialBook, TlsMode, ZoneSet, name};
 use serde::Serialize;
 
 pub use capture::{Capture, Captured, Exchange};
-pub use generation::{Generation, GenerationError};
+pub use generation::{Generation, GenerationError, Serving};
 /// The built-in default configuration (`example.test`), e.g. for [`Lab::reload_with`].
 pub use mailbeacon_model::DEFAULT_CONFIG;
 
@@ -490,6 +490,7 @@ fn lab_generation(
         },
         https_port,
         signatures,
+        None,
     )
 }
 

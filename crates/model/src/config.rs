@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 /// A whole configuration file.
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
     /// This box: its addresses and listeners.
@@ -39,7 +39,7 @@ pub struct ConfigFile {
 }
 
 /// `[server]`: this box.
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSection {
     /// IPv4 addresses that `autoconfig.`, `autodiscover.` and `mta-sts.` names resolve to.
@@ -81,7 +81,7 @@ pub struct ServerSection {
 }
 
 /// `rrl = { … }`: DNS response rate limiting (as NSD's `rrl-*` and Knot's `mod-rrl`).
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RrlSection {
     /// Answers per second to one client network for one kind of answer; 0 turns limiting off.
@@ -102,7 +102,7 @@ pub struct RrlSection {
 }
 
 /// `[tls]`: how HTTPS gets its certificates.
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsSection {
     /// `lab` (generate a CA and leaf certificates), `files` or `off`.
@@ -132,7 +132,7 @@ pub struct TlsSection {
 }
 
 /// `[[tls.certificate]]`.
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CertificateSection {
     /// Names the certificate is used for; `*.example.net` allowed.
@@ -144,7 +144,7 @@ pub struct CertificateSection {
 }
 
 /// `[tsig.NAME]`: a TSIG key shared with secondaries.
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TsigSection {
     /// `hmac-sha256` (default) or `hmac-sha512`.
@@ -159,7 +159,7 @@ pub struct TsigSection {
 }
 
 /// `[service.NAME]`: a provider's mail servers.
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceSection {
     /// Display name shown by clients.
@@ -195,7 +195,7 @@ pub struct ServiceSection {
 }
 
 /// One server entry of `incoming` or `outgoing`.
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointSection {
     /// `imap` or `pop3` (incoming), `smtp` (outgoing, the default there).
@@ -218,7 +218,7 @@ pub struct EndpointSection {
 }
 
 /// A documentation link with per-language descriptions.
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DocumentationSection {
     /// The URL.
@@ -229,7 +229,7 @@ pub struct DocumentationSection {
 }
 
 /// OAuth2 endpoints of a provider.
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OAuth2Section {
     /// Issuer (host name or URL).
@@ -243,7 +243,7 @@ pub struct OAuth2Section {
 }
 
 /// `[[domain]]`, and `[defaults]` which holds the same keys except `name` and `aliases`.
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DomainSection {
     /// The mail domain.
@@ -324,7 +324,7 @@ pub struct DomainSection {
 }
 
 /// `tlsa = [{ host = "mail.{domain}", cert = "/etc/postfix/cert.pem", ports = [25] }]`.
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsaSection {
     /// The mail host whose certificate it is (in this zone).
@@ -337,7 +337,7 @@ pub struct TlsaSection {
 }
 
 /// An alias: either just its name, or a table that also switches features for it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum AliasEntry {
     /// `"parked.example"`
@@ -347,7 +347,7 @@ pub enum AliasEntry {
 }
 
 /// The table form of an alias.
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AliasTable {
     /// The alias domain.
@@ -405,7 +405,7 @@ impl AliasEntry {
 }
 
 /// A DKIM public key.
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DkimSection {
     /// Selector (the label before `._domainkey`).
@@ -415,7 +415,7 @@ pub struct DkimSection {
 }
 
 /// `mta_sts_policy = { … }`.
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MtaStsSection {
     /// `enforce`, `testing` or `none`.
@@ -430,7 +430,7 @@ pub struct MtaStsSection {
 }
 
 /// `soa = { … }`.
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SoaSection {
     /// Responsible person as a mail address or a DNS name.
@@ -451,7 +451,7 @@ pub struct SoaSection {
 }
 
 /// `autodiscover_srv = { … }`.
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SrvSection {
     /// SRV priority.

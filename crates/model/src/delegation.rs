@@ -12,22 +12,49 @@ use hickory_proto::rr::{Name, RData, RecordType};
 
 use crate::model::Model;
 use crate::name;
-use crate::zone::{ZoneIssue, ZoneSet};
+use crate::zone::{Zone, ZoneIssue, ZoneSet};
 
 /// One finding per domain and kind; aliases share their primary's name servers and are skipped.
 pub fn advice(model: &Model, zones: &ZoneSet) -> Vec<ZoneIssue> {
-    // Addresses of every name the served zones hold: only those can be judged.
-    let mut addresses: HashMap<&Name, Vec<IpAddr>> = HashMap::new();
-    for r in zones.zones().iter().flat_map(|z| z.records()) {
-        match &r.data {
-            RData::A(a) => addresses.entry(&r.name).or_default().push(IpAddr::V4(a.0)),
-            RData::AAAA(a) => addresses.entry(&r.name).or_default().push(IpAddr::V6(a.0)),
-            _ => {}
-        }
-    }
+    advice_for(model, zones, |_| true)
+}
+
+/// As [`advice`], for the domains at the indexes `wanted` accepts (those whose zones were
+/// derived anew: the others were judged when they were).
+pub(crate) fn advice_for(
+    model: &Model,
+    zones: &ZoneSet,
+    wanted: impl Fn(usize) -> bool,
+) -> Vec<ZoneIssue> {
+    // Only addresses the served zones hold can be judged: a name server's are looked up in the
+    // zone that holds its name, when one is served here.
+    let by_origin: HashMap<&Name, &Zone> =
+        zones.zones().iter().map(|z| (&z.origin, &**z)).collect();
+    let addresses_of = |host: &Name| -> Option<Vec<IpAddr>> {
+        let mut origin = host.clone();
+        let zone = loop {
+            if let Some(z) = by_origin.get(&origin) {
+                break *z;
+            }
+            if origin.is_root() {
+                return None;
+            }
+            origin = origin.base_name();
+        };
+        let found: Vec<IpAddr> = zone
+            .records()
+            .filter(|r| r.name == *host)
+            .filter_map(|r| match &r.data {
+                RData::A(a) => Some(IpAddr::V4(a.0)),
+                RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+                _ => None,
+            })
+            .collect();
+        (!found.is_empty()).then_some(found)
+    };
     let mut out = Vec::new();
-    for (d, z) in model.domains.iter().zip(zones.zones()) {
-        if d.alias_of.is_some() {
+    for (i, (d, z)) in model.domains.iter().zip(zones.zones()).enumerate() {
+        if d.alias_of.is_some() || !wanted(i) {
             continue;
         }
         let ns: Vec<&Name> = z
@@ -53,9 +80,9 @@ pub fn advice(model: &Model, zones: &ZoneSet) -> Vec<ZoneIssue> {
                 if ns.len() == 1 { "" } else { "s" }
             )));
         }
-        let known: Vec<(&Name, &Vec<IpAddr>)> = ns
+        let known: Vec<(&Name, Vec<IpAddr>)> = ns
             .iter()
-            .filter_map(|n| addresses.get(n).map(|a| (*n, a)))
+            .filter_map(|n| addresses_of(n).map(|a| (*n, a)))
             .collect();
         if !model.server.ipv6.is_empty() {
             for (n, addrs) in &known {

@@ -38,8 +38,11 @@ pub use error::{ConfigErrors, Diagnostic, LoadError, Severity};
 pub use model::*;
 pub use serial::SerialBook;
 pub use settings::{ClientSettings, ServerSettings};
-pub use validate::{Checked, Diagnostics, check_file, check_str, load_file, load_str};
-pub use zone::{Zone, ZoneSerials, ZoneSet};
+pub use validate::{
+    Checked, Diagnostics, DomainEntries, check_file, check_file_reusing, check_str, load_file,
+    load_str,
+};
+pub use zone::{Earlier, Zone, ZoneSerials, ZoneSet};
 
 /// The built-in default configuration (`config/mailbeacon.toml`): `example.test` on loopback.
 pub const DEFAULT_CONFIG: &str = include_str!("../../../config/mailbeacon.toml");

@@ -268,7 +268,7 @@ pub struct CertificateFiles {
 }
 
 /// A mail service: a provider's servers shared by many domains.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Service {
     /// The name it is referenced by.
     pub id: String,
@@ -574,7 +574,7 @@ pub struct OAuth2 {
 }
 
 /// A served domain: a primary, or an alias answered like its target.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Domain {
     /// The domain (lower case, absolute).
     pub name: Name,
@@ -612,7 +612,7 @@ pub struct Features {
 }
 
 /// DNS settings of one domain's zone.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DomainDns {
     /// TTL of generated records.
     pub ttl: u32,

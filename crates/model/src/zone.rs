@@ -8,6 +8,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, NS, SOA, SRV, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
@@ -22,9 +23,12 @@ use crate::name;
 use crate::serial::SerialBook;
 
 /// The zones of every served domain (primaries and aliases), in configuration order.
-#[derive(Debug, Clone)]
+///
+/// Zones are shared (`Arc`): the DNS server indexes them without copying their records, and a
+/// reload hands unchanged zones over from the previous set instead of deriving them again.
+#[derive(Debug, Clone, Default)]
 pub struct ZoneSet {
-    zones: Vec<Zone>,
+    zones: Vec<Arc<Zone>>,
 }
 
 /// Each zone's SOA serial by origin: what a server keeps of the zones it served, to tell at the
@@ -44,8 +48,10 @@ impl ZoneSerials {
 pub struct Zone {
     /// The apex (lower case, absolute).
     pub origin: Name,
-    /// Records grouped by purpose; the first group holds the SOA alone.
-    pub groups: Vec<RecordGroup>,
+    /// Every record, SOA first, group after group.
+    records: Vec<Record>,
+    /// The groups `records` is made of: what each is for, and where it ends in `records`.
+    groups: Vec<(Cow<'static, str>, u32)>,
     /// Who may AXFR (any rule that matches allows).
     pub axfr: Vec<TransferRule>,
     /// Secondaries to send a NOTIFY when the zone's serial changes.
@@ -56,15 +62,15 @@ pub struct Zone {
     /// Every record's uncompressed wire size, summed: no RRset can be larger, so a zone below
     /// [`MAX_RRSET_OCTETS`] needs no per-RRset count.
     wire_octets: usize,
+    /// Whether the zone holds a CNAME (most hold none: whole-set CNAME rules skip them).
+    has_cname: bool,
 }
 
-/// Records published for one purpose, with the comment printed above them.
-#[derive(Debug, Clone)]
-pub struct RecordGroup {
-    /// What these records are for (one or more lines).
-    pub comment: Cow<'static, str>,
-    /// The records.
-    pub records: Vec<Record>,
+/// Records published for one purpose, with the comment printed above them (while a zone is
+/// being derived).
+struct RecordGroup {
+    comment: Cow<'static, str>,
+    records: Vec<Record>,
 }
 
 /// A problem in a derived zone, reported against the domain's configuration key.
@@ -81,24 +87,26 @@ pub struct ZoneIssue {
 impl ZoneSet {
     /// Derives every zone; serials are 0 until [`ZoneSet::assign_serials`].
     pub fn derive(model: &Model) -> ZoneSet {
-        let hosts = host_addresses(model);
         // Zones are independent of each other: derived in parallel, collected in order.
         let zones = model
             .domains
             .par_iter()
-            .map(|d| derive_zone(model, d, &hosts, &mut Vec::new()))
+            .map(|d| Arc::new(derive_zone(model, d, &mut Vec::new())))
             .collect();
         ZoneSet { zones }
     }
 
     /// The zones in configuration order.
-    pub fn zones(&self) -> &[Zone] {
+    pub fn zones(&self) -> &[Arc<Zone>] {
         &self.zones
     }
 
     /// The zone with apex `origin`.
     pub fn get(&self, origin: &Name) -> Option<&Zone> {
-        self.zones.iter().find(|z| &z.origin == origin)
+        self.zones
+            .iter()
+            .find(|z| &z.origin == origin)
+            .map(|z| &**z)
     }
 
     /// Each zone's serial, by origin.
@@ -117,6 +125,7 @@ impl ZoneSet {
     pub fn stamp_content(&mut self, extra: impl Fn(&Zone) -> Option<String>) {
         for z in &mut self.zones {
             if let Some(extra) = extra(z) {
+                let z = Arc::make_mut(z);
                 let mut h = Sha256::new();
                 h.update(z.content_hash.as_bytes());
                 h.update(b"\n");
@@ -136,7 +145,10 @@ impl ZoneSet {
     pub fn assign_serials(&mut self, book: &mut SerialBook, now: u32) {
         for z in &mut self.zones {
             let serial = book.serial_for(&name::display(&z.origin), &z.content_hash, now);
-            z.set_serial(serial);
+            // A zone taken over from the previous set usually keeps its serial: not copied.
+            if z.serial() != serial {
+                Arc::make_mut(z).set_serial(serial);
+            }
         }
     }
 }
@@ -144,12 +156,29 @@ impl ZoneSet {
 impl Zone {
     /// Every record, SOA first.
     pub fn records(&self) -> impl Iterator<Item = &Record> {
-        self.groups.iter().flat_map(|g| g.records.iter())
+        self.records.iter()
+    }
+
+    /// Every record, SOA first, as one slice.
+    pub fn record_slice(&self) -> &[Record] {
+        &self.records
+    }
+
+    /// The records in groups by purpose, each with the comment that says what it is for; the
+    /// first group holds the SOA alone.
+    pub fn groups(&self) -> impl Iterator<Item = (&str, &[Record])> {
+        let mut start = 0usize;
+        self.groups.iter().map(move |(comment, end)| {
+            let end = *end as usize;
+            let records = &self.records[start..end];
+            start = end;
+            (comment.as_ref(), records)
+        })
     }
 
     /// The SOA record.
     pub fn soa(&self) -> &Record {
-        &self.groups[0].records[0]
+        &self.records[0]
     }
 
     /// The SOA serial.
@@ -166,7 +195,7 @@ impl Zone {
     }
 
     fn set_serial(&mut self, serial: u32) {
-        if let RData::SOA(s) = &mut self.groups[0].records[0].data {
+        if let RData::SOA(s) = &mut self.records[0].data {
             s.serial = serial;
         }
     }
@@ -179,20 +208,66 @@ pub fn check(model: &Model) -> Vec<ZoneIssue> {
 
 /// Derives every zone and checks them in one pass: the zones (serials 0) and the issues found.
 pub fn derive_checked(model: &Model) -> (ZoneSet, Vec<ZoneIssue>) {
-    let hosts = host_addresses(model);
+    derive_checked_reusing(model, None)
+}
+
+/// A configuration being served and its zones (as served, with their serials): a new
+/// derivation takes over the zones whose inputs did not change.
+#[derive(Debug, Clone, Copy)]
+pub struct Earlier<'a> {
+    /// The configuration served.
+    pub model: &'a Model,
+    /// Its zones, in the order of `model.domains`.
+    pub zones: &'a ZoneSet,
+    /// The `[[domain]]` entries that became `model` (from [`crate::Checked::entries`]), so that
+    /// unchanged entries are not validated again; `None`: every entry is.
+    pub entries: Option<&'a crate::validate::DomainEntries>,
+}
+
+/// As [`derive_checked`], taking over from `earlier` every zone whose domain and shared inputs
+/// (this box's addresses, services, `[hosts]`) are unchanged: such a zone keeps its records, its
+/// serial and, in the DNS server, its index. Signed zones are always derived again (their
+/// content hash carries the signing period). Whole-set rules (CNAME targets and loops) are
+/// checked over every zone either way.
+pub fn derive_checked_reusing(
+    model: &Model,
+    earlier: Option<Earlier<'_>>,
+) -> (ZoneSet, Vec<ZoneIssue>) {
+    let reusable: HashMap<&Name, (&Domain, &Arc<Zone>)> = match earlier {
+        Some(e)
+            if e.model.domains.len() == e.zones.zones.len()
+                && same_shared_inputs(e.model, model) =>
+        {
+            e.model
+                .domains
+                .iter()
+                .zip(&e.zones.zones)
+                .filter(|(d, z)| d.name == z.origin)
+                .map(|(d, z)| (&d.name, (d, z)))
+                .collect()
+        }
+        _ => HashMap::new(),
+    };
     // Zones are independent of each other: derived in parallel, collected (with each one's
     // issues) in configuration order.
-    let derived: Vec<(Zone, Vec<ZoneIssue>)> = model
+    let derived: Vec<(Arc<Zone>, Vec<ZoneIssue>)> = model
         .domains
         .par_iter()
         .map(|d| {
+            if d.dns.dnssec.is_none()
+                && let Some((before, zone)) = reusable.get(&d.name)
+                && *before == d
+            {
+                // It passed every check when it was derived.
+                return (Arc::clone(zone), Vec::new());
+            }
             let mut issues = Vec::new();
-            let zone = derive_zone(model, d, &hosts, &mut issues);
-            (zone, issues)
+            let zone = derive_zone(model, d, &mut issues);
+            (Arc::new(zone), issues)
         })
         .collect();
     let mut issues = Vec::new();
-    let zones: Vec<Zone> = derived
+    let zones: Vec<Arc<Zone>> = derived
         .into_iter()
         .map(|(zone, mut found)| {
             issues.append(&mut found);
@@ -203,6 +278,7 @@ pub fn derive_checked(model: &Model) -> (ZoneSet, Vec<ZoneIssue>) {
     // CNAMEs of every zone served here.
     let cnames: HashSet<&Name> = zones
         .iter()
+        .filter(|z| z.has_cname)
         .flat_map(|z| z.records())
         .filter(|r| r.record_type() == RecordType::CNAME)
         .map(|r| &r.name)
@@ -211,6 +287,7 @@ pub fn derive_checked(model: &Model) -> (ZoneSet, Vec<ZoneIssue>) {
     // that resolvers give up on (SERVFAIL).
     let targets: HashMap<&Name, &Name> = zones
         .iter()
+        .filter(|z| z.has_cname)
         .flat_map(|z| z.records())
         .filter_map(|r| match &r.data {
             RData::CNAME(c) => Some((&r.name, &c.0)),
@@ -218,6 +295,9 @@ pub fn derive_checked(model: &Model) -> (ZoneSet, Vec<ZoneIssue>) {
         })
         .collect();
     for (z, d) in zones.iter().zip(&model.domains) {
+        if !z.has_cname {
+            continue;
+        }
         for r in z.records() {
             let RData::CNAME(_) = &r.data else { continue };
             let mut at = &r.name;
@@ -272,6 +352,9 @@ pub fn derive_checked(model: &Model) -> (ZoneSet, Vec<ZoneIssue>) {
                     name::display(&owner)
                 ),
             });
+        }
+        if cnames.is_empty() {
+            continue;
         }
         for r in z.records() {
             let (target, what, key) = match &r.data {
@@ -340,25 +423,30 @@ fn oversized_rrsets(z: &Zone, d: &Domain) -> Vec<(Name, RecordType, usize, bool)
         .collect()
 }
 
-/// `[hosts]` expanded for every domain name: host → addresses.
-fn host_addresses(model: &Model) -> HashMap<Name, Vec<IpAddr>> {
+/// Whether the parts of the configuration every zone is derived from (beside its own domain)
+/// are the same in `a` and `b`.
+fn same_shared_inputs(a: &Model, b: &Model) -> bool {
+    a.server.cname == b.server.cname
+        && a.server.ipv4 == b.server.ipv4
+        && a.server.ipv6 == b.server.ipv6
+        && a.services == b.services
+        && a.hosts == b.hosts
+}
+
+/// `[hosts]` expanded for `d`: host → addresses (the first entry naming a host wins). Each zone
+/// takes addresses only from its own domain's expansion, so that it depends on nothing but its
+/// domain and the shared sections.
+fn host_addresses(model: &Model, d: &Domain) -> HashMap<Name, Vec<IpAddr>> {
     let mut map: HashMap<Name, Vec<IpAddr>> = HashMap::new();
     for h in &model.hosts {
-        for d in &model.domains {
-            if let Ok(n) = name::parse_hostname(&h.name.expand(d.template_domain())) {
-                map.entry(n).or_insert_with(|| h.addresses.clone());
-            }
+        if let Ok(n) = name::parse_hostname(&h.name.expand(d.template_domain())) {
+            map.entry(n).or_insert_with(|| h.addresses.clone());
         }
     }
     map
 }
 
-fn derive_zone(
-    model: &Model,
-    d: &Domain,
-    hosts: &HashMap<Name, Vec<IpAddr>>,
-    issues: &mut Vec<ZoneIssue>,
-) -> Zone {
+fn derive_zone(model: &Model, d: &Domain, issues: &mut Vec<ZoneIssue>) -> Zone {
     let z = &d.name;
     let ttl = d.dns.ttl;
     let mut issue = |key: &'static str, message: String| {
@@ -585,6 +673,11 @@ fn derive_zone(
             }
         }
     }
+    let hosts = if wanted.is_empty() {
+        HashMap::new()
+    } else {
+        host_addresses(model, d)
+    };
     let mut host_records = Vec::new();
     for (host, key) in wanted {
         if !z.zone_of(&host)
@@ -643,9 +736,17 @@ fn derive_zone(
     }
     groups.retain(|g| !g.records.is_empty());
     let (content_hash, wire_octets) = fingerprint(z, &groups);
+    let mut records = Vec::with_capacity(groups.iter().map(|g| g.records.len()).sum());
+    let mut spans = Vec::with_capacity(groups.len());
+    for g in groups {
+        records.extend(g.records);
+        spans.push((g.comment, records.len() as u32));
+    }
     Zone {
+        has_cname: records.iter().any(|r| r.record_type() == RecordType::CNAME),
         origin: z.clone(),
-        groups,
+        records,
+        groups: spans,
         axfr: d.dns.axfr.clone(),
         notify: d.dns.notify.clone(),
         dnssec: d.dns.dnssec,
@@ -1004,5 +1105,72 @@ aliases = ["alias.example"]
             !l.iter()
                 .any(|x| x.starts_with("mta-sts") || x.starts_with("_mta-sts"))
         );
+    }
+
+    /// `model("")` with a second domain, `other.test`, configured by `other`.
+    fn two_domains(other: &str) -> Model {
+        model(&format!("[[domain]]\nname = \"other.test\"\n{other}"))
+    }
+
+    #[test]
+    fn a_reload_takes_over_exactly_the_zones_whose_inputs_did_not_change() {
+        let first = two_domains("");
+        let (mut zones, issues) = derive_checked(&first);
+        assert!(issues.is_empty(), "{issues:?}");
+        zones.assign_serials(&mut SerialBook::default(), 1_000);
+        let earlier = Earlier {
+            model: &first,
+            zones: &zones,
+            entries: None,
+        };
+        let same = |a: &ZoneSet, b: &ZoneSet| -> Vec<bool> {
+            a.zones()
+                .iter()
+                .zip(b.zones())
+                .map(|(x, y)| Arc::ptr_eq(x, y))
+                .collect()
+        };
+
+        // other.test changes: example.net and its alias are taken over, other.test is derived.
+        let second = two_domains("spf = \"v=spf1 -all\"");
+        let (again, issues) = derive_checked_reusing(&second, Some(earlier));
+        assert!(issues.is_empty(), "{issues:?}");
+        assert_eq!(same(&zones, &again), [true, true, false]);
+        assert_eq!(again.zones()[0].serial(), zones.zones()[0].serial());
+        assert!(again.zones()[2].records().any(|r| {
+            crate::zonefile::record_line(r, &again.zones()[2].origin).contains("v=spf1 -all")
+        }));
+
+        // Taken over or derived, the zones are the same as a derivation from scratch.
+        let fresh = ZoneSet::derive(&second);
+        for (a, b) in again.zones().iter().zip(fresh.zones()) {
+            assert_eq!(a.content_hash(), b.content_hash());
+            assert_eq!(lines(a)[1..], lines(b)[1..]);
+        }
+
+        // A shared input (this box's address) changes: nothing is taken over.
+        let moved = Model {
+            server: crate::model::Server {
+                ipv4: vec!["192.0.2.99".parse().unwrap()],
+                ..first.server.clone()
+            },
+            ..first.clone()
+        };
+        let (all_new, _) = derive_checked_reusing(&moved, Some(earlier));
+        assert_eq!(same(&zones, &all_new), [false, false, false]);
+    }
+
+    #[test]
+    fn signed_zones_are_always_derived_again() {
+        let first = two_domains("dnssec = true");
+        let zones = ZoneSet::derive(&first);
+        let earlier = Earlier {
+            model: &first,
+            zones: &zones,
+            entries: None,
+        };
+        let (again, _) = derive_checked_reusing(&first, Some(earlier));
+        assert!(Arc::ptr_eq(&zones.zones()[0], &again.zones()[0]));
+        assert!(!Arc::ptr_eq(&zones.zones()[2], &again.zones()[2]));
     }
 }

@@ -23,12 +23,12 @@ pub fn zone_file(zone: &Zone) -> String {
         name::display(&zone.origin),
         zone.serial()
     );
-    for group in &zone.groups {
+    for (comment, records) in zone.groups() {
         out.push('\n');
-        for line in group.comment.lines() {
+        for line in comment.lines() {
             let _ = writeln!(out, "; {line}");
         }
-        for r in &group.records {
+        for r in records {
             out.push_str(&record_line(r, &zone.origin));
             out.push('\n');
         }

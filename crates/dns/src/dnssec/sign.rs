@@ -228,7 +228,7 @@ dnssec = true
 "#;
         let checked = check_str(text, std::path::Path::new("t.toml")).unwrap();
         let zones: ZoneSet = checked.zones;
-        zones.zones()[0].clone()
+        (*zones.zones()[0]).clone()
     }
 
     #[test]

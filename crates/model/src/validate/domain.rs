@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use hickory_proto::rr::rdata::CAA;
 use hickory_proto::rr::{Name, RData, Record};
@@ -23,14 +23,88 @@ use crate::name;
 /// Default TTL of generated records.
 pub const DEFAULT_TTL: u32 = 3600;
 
+/// `[[domain]]` entries validated by an earlier load, so that a reload takes over the domains of
+/// every entry that did not change (nor did `[defaults]`, the services, the TSIG keys or the
+/// configuration's directory) instead of validating it again. Entries whose validation warned,
+/// or that read files (`tlsa`), are always validated again.
+#[derive(Default)]
+pub struct DomainEntries {
+    shared: Option<SharedInputs>,
+    /// An entry's `name` as written → the entry, and where its domains (primary, then aliases)
+    /// are in the earlier model.
+    by_name: HashMap<String, (DomainSection, usize)>,
+}
+
+impl std::fmt::Debug for DomainEntries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DomainEntries")
+            .field("entries", &self.by_name.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What validating a `[[domain]]` entry reads besides the entry.
+struct SharedInputs {
+    defaults: DomainSection,
+    services: Vec<crate::model::Service>,
+    tsig_keys: Vec<TsigKey>,
+    base: PathBuf,
+}
+
+impl DomainEntries {
+    /// Keeps the entries of `file` listed in `kept` (entry index, index of its primary in
+    /// `model.domains`), with what they were validated against.
+    pub(super) fn keep(
+        file: ConfigFile,
+        kept: &[(usize, usize)],
+        model: &Model,
+        base: &Path,
+    ) -> DomainEntries {
+        let mut sections: Vec<Option<DomainSection>> = file.domain.into_iter().map(Some).collect();
+        let by_name = kept
+            .iter()
+            .filter_map(|&(i, at)| {
+                let section = sections.get_mut(i)?.take()?;
+                let name = section.name.as_ref()?.get_ref().clone();
+                Some((name, (section, at)))
+            })
+            .collect();
+        DomainEntries {
+            shared: Some(SharedInputs {
+                defaults: file.defaults.unwrap_or_default(),
+                services: model.services.clone(),
+                tsig_keys: model.tsig_keys.clone(),
+                base: base.to_owned(),
+            }),
+            by_name,
+        }
+    }
+
+    /// How many entries are kept.
+    pub fn len(&self) -> usize {
+        self.by_name.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.by_name.is_empty()
+    }
+}
+
+/// Validates the `[[domain]]` entries into `model.domains`, taking over from `earlier` (entries
+/// of an earlier load and the model they became) the domains of unchanged entries. Returns
+/// where settings were written, and the entries worth keeping for a later load (entry index,
+/// index of its primary in `model.domains`).
 pub(super) fn domains(
     file: &ConfigFile,
     text: &str,
     base: &Path,
     model: &mut Model,
+    earlier: Option<(&DomainEntries, &Model)>,
     diags: &mut Diagnostics,
-) -> DomainSpans {
+) -> (DomainSpans, Vec<(usize, usize)>) {
     let mut spans = DomainSpans::default();
+    let mut kept = Vec::new();
     let mut seen: HashMap<Name, String> = HashMap::new();
     let empty = DomainSection::default();
     let defaults = file.defaults.as_ref().unwrap_or(&empty);
@@ -56,12 +130,21 @@ pub(super) fn domains(
             "no [[domain]] is configured; add at least one",
         );
     }
+    let earlier = earlier.filter(|(e, _)| {
+        e.shared.as_ref().is_some_and(|s| {
+            s.defaults == *defaults
+                && s.services == model.services
+                && s.tsig_keys == model.tsig_keys
+                && s.base == base
+        })
+    });
     for (i, section) in file.domain.iter().enumerate() {
         let merged = Merged {
             d: section,
             def: defaults,
             i,
         };
+        let reads_files = section.tlsa.is_some() || defaults.tlsa.is_some();
         let Some(name_v) = &section.name else {
             diags.push(
                 None,
@@ -78,11 +161,32 @@ pub(super) fn domains(
             continue;
         }
         spans.record(&domain_name, "name", key, name_v.span());
+        let aliases = section.aliases.as_deref().unwrap_or_default();
+        if !reads_files
+            && let Some((entries, before)) = earlier
+            && let Some((entry, at)) = entries.by_name.get(name_v.get_ref().as_str())
+            && entry == section
+            && let Some(taken) = before.domains.get(*at..*at + 1 + aliases.len())
+            && taken[0].name == domain_name
+        {
+            // The same entry against the same shared inputs: the same domains.
+            record_spans(&merged, &domain_name, &mut spans);
+            kept.push((i, model.domains.len()));
+            model.domains.push(taken[0].clone());
+            for (j, (a, d)) in aliases.iter().zip(&taken[1..]).enumerate() {
+                let akey = format!("domain[{i}].aliases[{j}]");
+                if claim(&mut seen, &d.name, &akey, a.span(), diags) {
+                    spans.record(&d.name, "name", akey, a.span());
+                    model.domains.push(d.clone());
+                }
+            }
+            continue;
+        }
+        let (errors, warnings) = (diags.list.len(), diags.warnings.len());
         let Some(primary) = domain(&merged, domain_name, text, base, model, &mut spans, diags)
         else {
             continue;
         };
-        let aliases = section.aliases.as_deref().unwrap_or_default();
         let mut alias_domains = Vec::new();
         for (j, a) in aliases.iter().enumerate() {
             let akey = format!("domain[{i}].aliases[{j}]");
@@ -95,10 +199,49 @@ pub(super) fn domains(
             spans.record(&alias_name, "name", akey, a.span());
             alias_domains.push(alias(&primary, alias_name, a.get_ref()));
         }
+        if !reads_files && diags.list.len() == errors && diags.warnings.len() == warnings {
+            kept.push((i, model.domains.len()));
+        }
         model.domains.push(primary);
         model.domains.extend(alias_domains);
     }
-    spans
+    (spans, kept)
+}
+
+/// Where the settings that derived zones can be faulted for were written, so that a problem
+/// found in the zone points back at them (also for a domain taken over from an earlier load).
+fn record_spans(m: &Merged<'_>, domain: &Name, spans: &mut DomainSpans) {
+    for (key, value) in [
+        ("spf", m.get("spf", |d| &d.spf)),
+        ("dmarc", m.get("dmarc", |d| &d.dmarc)),
+    ] {
+        if let Some((v, path)) = value {
+            spans.record(domain, key, path, v.span());
+        }
+    }
+    if let Some((r, key)) = m.get("records", |d| &d.records) {
+        spans.record(domain, "records", key, r.span());
+    }
+    if let Some((list, key)) = m.get("mx", |d| &d.mx)
+        && let Some(first) = list.first()
+    {
+        spans.record(domain, "mx", key, first.span());
+    }
+    if let Some((list, key)) = m.get("name_servers", |d| &d.name_servers)
+        && let Some(first) = list.first()
+    {
+        spans.record(domain, "name_servers", key, first.span());
+    }
+    if let Some((s, key)) = m.get("autodiscover_srv", |d| &d.autodiscover_srv)
+        && let Some(v) = &s.target
+    {
+        spans.record(
+            domain,
+            "autodiscover_srv",
+            format!("{key}.target"),
+            v.span(),
+        );
+    }
 }
 
 /// A `[[domain]]` with `[defaults]` beneath it.
@@ -198,15 +341,8 @@ fn domain(
         }
         None => DEFAULT_TTL,
     };
-    let mx = mx(m, &domain_name, spans, diags);
-    for (key, value) in [
-        ("spf", m.get("spf", |d| &d.spf)),
-        ("dmarc", m.get("dmarc", |d| &d.dmarc)),
-    ] {
-        if let Some((v, path)) = value {
-            spans.record(&domain_name, key, path, v.span());
-        }
-    }
+    record_spans(m, &domain_name, spans);
+    let mx = mx(m, &domain_name, diags);
     let spf = expanded(m.get("spf", |d| &d.spf), &domain_name, diags);
     let spf = text_record(spf, "v=spf1", diags);
     let dmarc = expanded(m.get("dmarc", |d| &d.dmarc), &domain_name, diags);
@@ -215,9 +351,9 @@ fn domain(
     let tls_rpt = tls_rpt(m, &domain_name, diags);
     let caa = caa(m, &domain_name, diags);
     let mta_sts = mta_sts(m, features.mta_sts, &mx, &domain_name, diags);
-    let name_servers = name_servers(m, &domain_name, spans, diags);
+    let name_servers = name_servers(m, &domain_name, diags);
     let soa = soa(m, &domain_name, diags);
-    let autodiscover_srv = autodiscover_srv(m, &domain_name, spans, diags);
+    let autodiscover_srv = autodiscover_srv(m, &domain_name, diags);
     let axfr = axfr(m, &model.tsig_keys, diags);
     let notify = notify(m, &model.tsig_keys, diags);
     let dnssec = dnssec(m, diags);
@@ -230,10 +366,7 @@ fn domain(
         diags,
     );
     let extra = match m.get("records", |d| &d.records) {
-        Some((r, key)) => {
-            spans.record(&domain_name, "records", key.clone(), r.span());
-            extra_records(r, &key, &domain_name, ttl, text, diags)
-        }
+        Some((r, key)) => extra_records(r, &key, &domain_name, ttl, text, diags),
         None => Vec::new(),
     };
     if diags.len() != before {
@@ -338,18 +471,10 @@ fn host(
     parse_name(&expanded, span, key, diags)
 }
 
-fn mx(
-    m: &Merged<'_>,
-    domain: &Name,
-    spans: &mut DomainSpans,
-    diags: &mut Diagnostics,
-) -> Vec<MxEntry> {
+fn mx(m: &Merged<'_>, domain: &Name, diags: &mut Diagnostics) -> Vec<MxEntry> {
     let Some((list, key)) = m.get("mx", |d| &d.mx) else {
         return Vec::new();
     };
-    if let Some(first) = list.first() {
-        spans.record(domain, "mx", key.clone(), first.span());
-    }
     let mut out = Vec::new();
     for (j, entry) in list.iter().enumerate() {
         let k = format!("{key}[{j}]");
@@ -633,18 +758,11 @@ fn mta_sts(
     })
 }
 
-fn name_servers(
-    m: &Merged<'_>,
-    domain: &Name,
-    spans: &mut DomainSpans,
-    diags: &mut Diagnostics,
-) -> Vec<Name> {
+fn name_servers(m: &Merged<'_>, domain: &Name, diags: &mut Diagnostics) -> Vec<Name> {
     let Some((list, key)) = m.get("name_servers", |d| &d.name_servers) else {
         return vec![name::child(domain, "ns1")];
     };
-    if let Some(first) = list.first() {
-        spans.record(domain, "name_servers", key.clone(), first.span());
-    } else {
+    if list.is_empty() {
         diags.push(None, &key, "list at least one name server");
     }
     let mut out = Vec::new();
@@ -812,12 +930,7 @@ fn contact_name(raw: &str, domain: &Name) -> Result<Name, String> {
         .map_err(|e| format!("`{raw}`: {e}"))
 }
 
-fn autodiscover_srv(
-    m: &Merged<'_>,
-    domain: &Name,
-    spans: &mut DomainSpans,
-    diags: &mut Diagnostics,
-) -> SrvParams {
+fn autodiscover_srv(m: &Merged<'_>, domain: &Name, diags: &mut Diagnostics) -> SrvParams {
     let mut p = SrvParams {
         priority: 0,
         weight: 0,
@@ -838,12 +951,6 @@ fn autodiscover_srv(
         p.port = int_in(v, 1, 65535, &format!("{key}.port"), "port", diags).unwrap_or(443);
     }
     if let Some(v) = &s.target {
-        spans.record(
-            domain,
-            "autodiscover_srv",
-            format!("{key}.target"),
-            v.span(),
-        );
         p.target = host(
             v.get_ref(),
             domain,

@@ -22,7 +22,8 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 use crate::config::ConfigFile;
 use crate::error::{ConfigErrors, Diagnostic, LoadError};
 use crate::model::Model;
-use crate::zone::ZoneSet;
+use crate::zone::{Earlier, ZoneSet};
+pub use domain::DomainEntries;
 
 /// Reads and validates the configuration file at `path`.
 pub fn load_file(path: &Path) -> Result<Model, LoadError> {
@@ -43,10 +44,19 @@ pub struct Checked {
     pub zones: ZoneSet,
     /// Settings that are served as written but that clients or registries are likely to misread.
     pub warnings: ConfigErrors,
+    /// The `[[domain]]` entries as validated, for a later reload to take over (see
+    /// [`Earlier::entries`]).
+    pub entries: DomainEntries,
 }
 
 /// Reads and validates the configuration file at `path`, keeping the warnings.
 pub fn check_file(path: &Path) -> Result<Checked, LoadError> {
+    check_file_reusing(path, None)
+}
+
+/// As [`check_file`], for a server that is serving `earlier`: zones whose inputs did not change
+/// are taken over from it rather than derived again (see [`crate::zone::derive_checked_reusing`]).
+pub fn check_file_reusing(path: &Path, earlier: Option<Earlier<'_>>) -> Result<Checked, LoadError> {
     let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
         path: path.to_owned(),
         source,
@@ -71,7 +81,12 @@ pub fn check_file(path: &Path) -> Result<Checked, LoadError> {
         }
     };
     let assembled = include::assemble(path, text)?;
-    Ok(check_segments(&assembled.text, path, &assembled.segments)?)
+    Ok(check_segments(
+        &assembled.text,
+        path,
+        &assembled.segments,
+        earlier,
+    )?)
 }
 
 /// Validates configuration `text`, keeping the warnings. (`include` is resolved only by
@@ -90,7 +105,7 @@ pub fn check_str(text: &str, path: &Path) -> Result<Checked, ConfigErrors> {
             )],
         ));
     }
-    check_segments(text, path, &[])
+    check_segments(text, path, &[], None)
 }
 
 /// Validates `text`, which may be several files appended (`segments`: where each starts).
@@ -98,6 +113,7 @@ fn check_segments(
     text: &str,
     path: &Path,
     segments: &[(std::path::PathBuf, usize)],
+    earlier: Option<Earlier<'_>>,
 ) -> Result<Checked, ConfigErrors> {
     let errors = |diags: Vec<Diagnostic>| {
         ConfigErrors::new(path, text, diags).with_segments(segments.to_vec())
@@ -108,16 +124,22 @@ fn check_segments(
         return Err(errors(diags.into_sorted()));
     }
     let base = path.parent().unwrap_or(Path::new("."));
-    let built = build(&file, text, base, &mut diags);
+    let built = build(&file, text, base, earlier, &mut diags);
     match built {
-        Some((model, Some(zones))) if diags.list.is_empty() => {
+        Some(Built {
+            model,
+            zones: Some(zones),
+            kept,
+        }) if diags.list.is_empty() => {
             let mut warnings = std::mem::take(&mut diags.warnings);
             warnings.sort_by_key(|d| d.span.as_ref().map_or(0, |s| s.start));
             warnings.dedup();
+            let entries = DomainEntries::keep(file, &kept, &model, base);
             Ok(Checked {
                 model,
                 zones,
                 warnings: errors(warnings),
+                entries,
             })
         }
         _ => Err(errors(diags.into_sorted())),
@@ -250,8 +272,9 @@ fn build(
     file: &ConfigFile,
     text: &str,
     base: &Path,
+    earlier: Option<Earlier<'_>>,
     diags: &mut Diagnostics,
-) -> Option<(Model, Option<ZoneSet>)> {
+) -> Option<Built> {
     let server = server::server(file.server.as_ref(), base, diags);
     let tls = server::tls(file.tls.as_ref(), base, diags);
     let hosts = server::hosts(&file.hosts, diags);
@@ -265,17 +288,27 @@ fn build(
         hosts,
         tsig_keys,
     };
-    let spans = domain::domains(file, text, base, &mut model, diags);
+    let entries = earlier.and_then(|e| e.entries.map(|entries| (entries, e.model)));
+    let (spans, kept) = domain::domains(file, text, base, &mut model, entries, diags);
     if !diags.list.is_empty() {
-        return Some((model, None));
+        return Some(Built {
+            model,
+            zones: None,
+            kept,
+        });
     }
-    let (zones, issues) = crate::zone::derive_checked(&model);
+    let (zones, issues) = crate::zone::derive_checked_reusing(&model, earlier);
     for issue in issues {
         let (key, span) = spans.locate(&issue.domain, issue.key);
         diags.push(span, key, issue.message);
     }
     if diags.list.is_empty() {
-        for issue in crate::delegation::advice(&model, &zones) {
+        // Zones taken over from `earlier` were advised on when they were derived.
+        let taken_over: std::collections::HashSet<*const crate::zone::Zone> = earlier
+            .map(|e| e.zones.zones().iter().map(std::sync::Arc::as_ptr).collect())
+            .unwrap_or_default();
+        let fresh = |i: usize| !taken_over.contains(&std::sync::Arc::as_ptr(&zones.zones()[i]));
+        for issue in crate::delegation::advice_for(&model, &zones, fresh) {
             let (key, span) = spans.locate(&issue.domain, issue.key);
             diags.warn(span, key, issue.message);
         }
@@ -292,7 +325,20 @@ fn build(
             );
         }
     }
-    Some((model, Some(zones)))
+    Some(Built {
+        model,
+        zones: Some(zones),
+        kept,
+    })
+}
+
+/// What [`build`] made.
+struct Built {
+    model: Model,
+    /// The zones, when the model is valid.
+    zones: Option<ZoneSet>,
+    /// The `[[domain]]` entries worth keeping for a later load (see [`DomainEntries::keep`]).
+    kept: Vec<(usize, usize)>,
 }
 
 /// Problems collected so far.
@@ -345,8 +391,12 @@ impl Diagnostics {
 /// can point back at the key responsible.
 #[derive(Debug, Default)]
 pub(crate) struct DomainSpans {
-    by_domain: HashMap<String, HashMap<&'static str, (String, Range<usize>)>>,
+    /// Domain → where each of its keys was written.
+    by_domain: HashMap<hickory_proto::rr::Name, Vec<KeyPlace>>,
 }
+
+/// A key (`mx`, `records`, …), its path as written (`domain[3].mx`, `defaults.mx`) and its span.
+type KeyPlace = (&'static str, String, Range<usize>);
 
 impl DomainSpans {
     fn record(
@@ -356,10 +406,11 @@ impl DomainSpans {
         path: String,
         span: Range<usize>,
     ) {
-        self.by_domain
-            .entry(crate::name::display(domain))
-            .or_default()
-            .insert(key, (path, span));
+        let keys = self.by_domain.entry(domain.clone()).or_default();
+        match keys.iter_mut().find(|(k, _, _)| *k == key) {
+            Some(found) => *found = (key, path, span),
+            None => keys.push((key, path, span)),
+        }
     }
 
     fn locate(
@@ -367,10 +418,10 @@ impl DomainSpans {
         domain: &hickory_proto::rr::Name,
         key: &'static str,
     ) -> (String, Option<Range<usize>>) {
-        let keys = self.by_domain.get(&crate::name::display(domain));
-        let found = keys.and_then(|k| k.get(key).or_else(|| k.get("name")));
-        match found {
-            Some((path, span)) => (path.clone(), Some(span.clone())),
+        let keys = self.by_domain.get(domain);
+        let find = |wanted: &str| keys.and_then(|k| k.iter().find(|(k, _, _)| *k == wanted));
+        match find(key).or_else(|| find("name")) {
+            Some((_, path, span)) => (path.clone(), Some(span.clone())),
             None => (key.to_owned(), None),
         }
     }
@@ -447,5 +498,91 @@ fn http_url(v: &Spanned<String>, key: &str, diags: &mut Diagnostics) -> Option<u
             );
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+[server]
+ipv4 = ["192.0.2.1"]
+[service.mail]
+incoming = [{ protocol = "imap", host = "mail.{domain}" }]
+outgoing = [{ host = "mail.{domain}" }]
+[[domain]]
+name = "a.test"
+aliases = ["a-parked.test"]
+mx = ["10 mail.b.test"]
+[[domain]]
+name = "b.test"
+"#;
+
+    /// `checked` as what a reload starts from.
+    fn earlier_from(checked: &Checked) -> Earlier<'_> {
+        Earlier {
+            model: &checked.model,
+            zones: &checked.zones,
+            entries: Some(&checked.entries),
+        }
+    }
+
+    fn check(text: &str, earlier: Option<Earlier<'_>>) -> Result<Checked, ConfigErrors> {
+        check_segments(text, Path::new("t.toml"), &[], earlier)
+    }
+
+    #[test]
+    fn unchanged_entries_are_taken_over_and_give_the_same_model() {
+        let first = check(BASE, None).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(first.entries.len(), 2);
+        let edited = format!("# a comment that moves every line\n{BASE}").replace(
+            "name = \"b.test\"",
+            "name = \"b.test\"\nspf = \"v=spf1 -all\"",
+        );
+        let earlier = earlier_from(&first);
+        let second = check(&edited, Some(earlier)).unwrap_or_else(|e| panic!("{e}"));
+        let scratch = check(&edited, None).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(second.model.domains, scratch.model.domains);
+        assert_eq!(second.entries.len(), 2);
+        assert!(std::sync::Arc::ptr_eq(
+            &first.zones.zones()[0],
+            &second.zones.zones()[0]
+        ));
+    }
+
+    #[test]
+    fn a_problem_in_a_taken_over_domain_still_names_its_line() {
+        let first = check(BASE, None).unwrap_or_else(|e| panic!("{e}"));
+        let earlier = earlier_from(&first);
+        // b.test now makes mail.b.test a CNAME: a.test's MX (unchanged, taken over) points at it.
+        let edited = BASE.replace(
+            "name = \"b.test\"",
+            "name = \"b.test\"\nrecords = \"mail CNAME elsewhere.example.\"",
+        );
+        let e = match check(&edited, Some(earlier)) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("an MX at a CNAME is refused"),
+        };
+        let line = BASE
+            .lines()
+            .position(|l| l.starts_with("mx ="))
+            .unwrap_or(0)
+            + 1;
+        assert!(e.contains(&format!("t.toml:{line}:")), "{e}");
+        assert!(e.contains("domain[0].mx"), "{e}");
+        assert!(e.contains("is a CNAME"), "{e}");
+    }
+
+    #[test]
+    fn changed_defaults_validate_every_entry_again() {
+        let first = check(BASE, None).unwrap_or_else(|e| panic!("{e}"));
+        let earlier = earlier_from(&first);
+        let edited = BASE.replace(
+            "[[domain]]\nname = \"a.test\"",
+            "[defaults]\nttl = 60\n[[domain]]\nname = \"a.test\"",
+        );
+        let second = check(&edited, Some(earlier)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(second.model.domains.iter().all(|d| d.dns.ttl == 60));
     }
 }
