@@ -9,6 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use mailbeacon_formats::{autoconfig, autodiscover};
 use mailbeacon_model::{ClientSettings, EmailAddress, Features, Model, name};
+use rayon::prelude::*;
 
 /// Everything the HTTP responder needs from one configuration.
 #[derive(Debug)]
@@ -126,20 +127,16 @@ impl Site {
             }
             _ => HashMap::new(),
         };
-        let mut domains = Vec::with_capacity(model.domains.len());
-        let mut same_names = earlier.is_some_and(|(m, _)| {
-            m.domains.len() == model.domains.len()
-                && m.domains
-                    .iter()
-                    .zip(&model.domains)
-                    .all(|(a, b)| a.name == b.name)
-        });
-        for (i, d) in model.domains.iter().enumerate() {
-            let site = match reusable.get(&d.name) {
-                Some((before, site)) if *before == d => Arc::clone(site),
+        // Domains are rendered independently: in parallel, collected in order, each with
+        // whether it was taken over.
+        let built: Vec<(Arc<DomainSite>, bool)> = model
+            .domains
+            .par_iter()
+            .map(|d| match reusable.get(&d.name) {
+                Some((before, site)) if *before == d => (Arc::clone(site), true),
                 _ => {
                     let settings = model.client_settings(d);
-                    let site = Arc::new(DomainSite {
+                    let site = DomainSite {
                         autoconfig: Bytes::from(autoconfig::write(&settings)),
                         autodiscover_generic: Bytes::from(autodiscover::write_settings(
                             &settings, None,
@@ -147,18 +144,25 @@ impl Site {
                         mta_sts: d.dns.mta_sts.as_ref().map(|p| Bytes::from(p.text())),
                         features: d.features,
                         settings,
-                    });
-                    // A changed domain keeps the name map only if its service hosts are the same.
-                    same_names &= earlier.is_some_and(|(_, e)| {
-                        e.domains
-                            .get(i)
-                            .is_some_and(|old| service_hosts(old).eq(service_hosts(&site)))
-                    });
-                    site
+                    };
+                    (Arc::new(site), false)
                 }
-            };
-            domains.push(site);
-        }
+            })
+            .collect();
+        // The name maps are kept when every domain has the name and position it had, and each
+        // changed domain the service hosts it had.
+        let same_names = earlier.is_some_and(|(m, e)| {
+            m.domains.len() == model.domains.len()
+                && m.domains
+                    .iter()
+                    .zip(&model.domains)
+                    .all(|(a, b)| a.name == b.name)
+                && built
+                    .iter()
+                    .zip(&e.domains)
+                    .all(|((new, taken), old)| *taken || service_hosts(old).eq(service_hosts(new)))
+        });
+        let domains: Vec<Arc<DomainSite>> = built.into_iter().map(|(site, _)| site).collect();
         let names = match earlier {
             Some((_, e)) if same_names => Arc::clone(&e.names),
             _ => Arc::new(Names::of(model, &domains)),

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use hickory_proto::rr::{Name, RData, RecordType};
+use rayon::prelude::*;
 
 use crate::model::Model;
 use crate::name;
@@ -24,7 +25,7 @@ pub fn advice(model: &Model, zones: &ZoneSet) -> Vec<ZoneIssue> {
 pub(crate) fn advice_for(
     model: &Model,
     zones: &ZoneSet,
-    wanted: impl Fn(usize) -> bool,
+    wanted: impl Fn(usize) -> bool + Sync,
 ) -> Vec<ZoneIssue> {
     // Only addresses the served zones hold can be judged: a name server's are looked up in the
     // zone that holds its name, when one is served here.
@@ -52,10 +53,11 @@ pub(crate) fn advice_for(
             .collect();
         (!found.is_empty()).then_some(found)
     };
-    let mut out = Vec::new();
-    for (i, (d, z)) in model.domains.iter().zip(zones.zones()).enumerate() {
+    // Each domain is judged on its own: in parallel, collected in order.
+    let judge = |(i, (d, z)): (usize, (&crate::model::Domain, &std::sync::Arc<Zone>))| {
+        let mut out = Vec::new();
         if d.alias_of.is_some() || !wanted(i) {
-            continue;
+            return out;
         }
         let ns: Vec<&Name> = z
             .records()
@@ -123,6 +125,13 @@ pub(crate) fn advice_for(
                 prefixes[0][2]
             )));
         }
-    }
-    out
+        out
+    };
+    model
+        .domains
+        .par_iter()
+        .zip(zones.zones().par_iter())
+        .enumerate()
+        .flat_map_iter(judge)
+        .collect()
 }

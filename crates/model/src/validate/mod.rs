@@ -303,11 +303,13 @@ fn build(
         diags.push(span, key, issue.message);
     }
     if diags.list.is_empty() {
-        // Zones taken over from `earlier` were advised on when they were derived.
-        let taken_over: std::collections::HashSet<*const crate::zone::Zone> = earlier
-            .map(|e| e.zones.zones().iter().map(std::sync::Arc::as_ptr).collect())
+        // Zones taken over from `earlier` were advised on when they were derived. (Identified
+        // by address: the same `Arc` in both sets; the address is only compared.)
+        let address = |z: &std::sync::Arc<crate::zone::Zone>| std::sync::Arc::as_ptr(z) as usize;
+        let taken_over: std::collections::HashSet<usize> = earlier
+            .map(|e| e.zones.zones().iter().map(address).collect())
             .unwrap_or_default();
-        let fresh = |i: usize| !taken_over.contains(&std::sync::Arc::as_ptr(&zones.zones()[i]));
+        let fresh = |i: usize| !taken_over.contains(&address(&zones.zones()[i]));
         for issue in crate::delegation::advice_for(&model, &zones, fresh) {
             let (key, span) = spans.locate(&issue.domain, issue.key);
             diags.warn(span, key, issue.message);
