@@ -422,11 +422,23 @@ fn records(path: Option<&Path>, only: Option<&str>) -> ExitCode {
 
 /// `zones` (as validation derived them) with SOA serials from (and saved to) the state
 /// directory's serial book.
+///
+/// The book is read once per state directory and then kept in memory (a running server is the
+/// directory's only writer: it holds the directory's lock); reading 20,000 zones' lines again
+/// was a tenth of a reload.
 fn with_serials(model: &Model, mut zones: ZoneSet) -> ZoneSet {
-    let mut book = read_serials(model);
-    zones.assign_serials(&mut book, unix_now());
-    if book.changed() {
-        write_serials(model, &book);
+    static BOOK: std::sync::Mutex<Option<(PathBuf, SerialBook)>> = std::sync::Mutex::new(None);
+    let mut kept = BOOK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = &model.server.state_dir;
+    if kept.as_ref().is_some_and(|(at, _)| at != dir) {
+        *kept = None;
+    }
+    let (_, book) = kept.get_or_insert_with(|| (dir.clone(), read_serials(model)));
+    zones.assign_serials(book, unix_now());
+    if book.changed() && write_serials(model, book) {
+        book.mark_saved();
     }
     zones
 }
@@ -448,16 +460,17 @@ fn read_serials(model: &Model) -> SerialBook {
         .unwrap_or_default()
 }
 
-/// Best effort: without a writable state directory serials still increase with time.
-fn write_serials(model: &Model, book: &SerialBook) {
+/// Whether the book was saved. Best effort: without a writable state directory serials still increase with time.
+fn write_serials(model: &Model, book: &SerialBook) -> bool {
     let dir = &model.server.state_dir;
     let tmp = dir.join(format!("{SERIALS_FILE}.tmp"));
     let result = std::fs::create_dir_all(dir)
         .and_then(|()| std::fs::write(&tmp, book.render()))
         .and_then(|()| std::fs::rename(&tmp, dir.join(SERIALS_FILE)));
-    if let Err(e) = result {
+    if let Err(e) = &result {
         eprintln!("warning: cannot save SOA serials in {}: {e}", dir.display());
     }
+    result.is_ok()
 }
 
 /// The manual page, generated from the same definitions as `--help`.

@@ -537,9 +537,10 @@ fn reload(
     match generation(&model, zones, challenges, https_port, Some(earlier)) {
         Ok(g) => {
             let resign_at = g.resign_at;
-            let kept = g.responder.authority().shared_with(responder.authority());
-            drop((responder, site));
             let (zones, _) = g.install(dns, http);
+            // Counted once the new answers are out.
+            let kept = dns.load().authority().shared_with(responder.authority());
+            drop((responder, site));
             rrl.reconfigure(model.server.rrl.clone());
             tracing::info!(
                 "reloaded {}: {}, {} unchanged, in {:?} ({:?} reading and checking)",

@@ -40,9 +40,15 @@ impl SerialBook {
             .collect()
     }
 
-    /// Whether any serial was assigned anew since the book was read.
+    /// Whether any serial was assigned anew since the book was read (or last saved).
     pub fn changed(&self) -> bool {
         self.changed
+    }
+
+    /// Records that the book as it is now has been saved: [`SerialBook::changed`] is false
+    /// until a serial moves again.
+    pub fn mark_saved(&mut self) {
+        self.changed = false;
     }
 
     /// The serial for `zone` with content `hash` at unix time `now`: the remembered one if the content

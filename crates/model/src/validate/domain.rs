@@ -11,7 +11,7 @@ use ipnet::IpNet;
 
 use toml::Spanned;
 
-use super::{Diagnostics, DomainSpans, int_in};
+use super::{Diagnostics, DomainSpans, KeyPath, KeyPlace, int_in};
 use crate::config::{AliasEntry, ConfigFile, DomainSection, SoaSection};
 use crate::model::{
     DkimKey, DnssecAlgorithm, Domain, DomainDns, Features, HostTemplate, Model, MxEntry,
@@ -105,7 +105,8 @@ pub(super) fn domains(
 ) -> (DomainSpans, Vec<(usize, usize)>) {
     let mut spans = DomainSpans::default();
     let mut kept = Vec::new();
-    let mut seen: HashMap<Name, String> = HashMap::new();
+    model.domains.reserve(file.domain.len());
+    let mut seen: HashMap<Name, KeyPath> = HashMap::with_capacity(file.domain.len() * 2);
     let empty = DomainSection::default();
     let defaults = file.defaults.as_ref().unwrap_or(&empty);
     if let Some(n) = &defaults.name {
@@ -153,35 +154,64 @@ pub(super) fn domains(
             );
             continue;
         };
-        let key = format!("domain[{i}].name");
-        let Some(domain_name) = parse_domain(name_v.get_ref(), name_v.span(), &key, diags) else {
-            continue;
-        };
-        if !claim(&mut seen, &domain_name, &key, name_v.span(), diags) {
-            continue;
-        }
-        spans.record(&domain_name, "name", key, name_v.span());
         let aliases = section.aliases.as_deref().unwrap_or_default();
-        if !reads_files
-            && let Some((entries, before)) = earlier
-            && let Some((entry, at)) = entries.by_name.get(name_v.get_ref().as_str())
-            && entry == section
-            && let Some(taken) = before.domains.get(*at..*at + 1 + aliases.len())
-            && taken[0].name == domain_name
-        {
-            // The same entry against the same shared inputs: the same domains.
-            record_spans(&merged, &domain_name, &mut spans);
+        let taken = earlier
+            .filter(|_| !reads_files)
+            .and_then(|(entries, before)| {
+                let (entry, at) = entries.by_name.get(name_v.get_ref().as_str())?;
+                (entry == section)
+                    .then(|| before.domains.get(*at..*at + 1 + aliases.len()))
+                    .flatten()
+            });
+        if let Some(taken) = taken {
+            // The same entry against the same shared inputs: the same domains (the name need
+            // not even be parsed again).
+            let domain_name = &taken[0].name;
+            if !claim(
+                &mut seen,
+                domain_name,
+                KeyPath::Entry(i, "name"),
+                name_v.span(),
+                diags,
+            ) {
+                continue;
+            }
+            spans.record(
+                domain_name,
+                "name",
+                KeyPath::Entry(i, "name"),
+                name_v.span(),
+            );
+            record_spans(&merged, domain_name, &mut spans);
             kept.push((i, model.domains.len()));
             model.domains.push(taken[0].clone());
             for (j, (a, d)) in aliases.iter().zip(&taken[1..]).enumerate() {
-                let akey = format!("domain[{i}].aliases[{j}]");
-                if claim(&mut seen, &d.name, &akey, a.span(), diags) {
-                    spans.record(&d.name, "name", akey, a.span());
+                if claim(&mut seen, &d.name, KeyPath::Alias(i, j), a.span(), diags) {
+                    spans.record(&d.name, "name", KeyPath::Alias(i, j), a.span());
                     model.domains.push(d.clone());
                 }
             }
             continue;
         }
+        let key = format!("domain[{i}].name");
+        let Some(domain_name) = parse_domain(name_v.get_ref(), name_v.span(), &key, diags) else {
+            continue;
+        };
+        if !claim(
+            &mut seen,
+            &domain_name,
+            KeyPath::Entry(i, "name"),
+            name_v.span(),
+            diags,
+        ) {
+            continue;
+        }
+        spans.record(
+            &domain_name,
+            "name",
+            KeyPath::Entry(i, "name"),
+            name_v.span(),
+        );
         let (errors, warnings) = (diags.list.len(), diags.warnings.len());
         let Some(primary) = domain(&merged, domain_name, text, base, model, &mut spans, diags)
         else {
@@ -193,10 +223,16 @@ pub(super) fn domains(
             let Some(alias_name) = parse_domain(a.get_ref().name(), a.span(), &akey, diags) else {
                 continue;
             };
-            if !claim(&mut seen, &alias_name, &akey, a.span(), diags) {
+            if !claim(
+                &mut seen,
+                &alias_name,
+                KeyPath::Alias(i, j),
+                a.span(),
+                diags,
+            ) {
                 continue;
             }
-            spans.record(&alias_name, "name", akey, a.span());
+            spans.record(&alias_name, "name", KeyPath::Alias(i, j), a.span());
             alias_domains.push(alias(&primary, alias_name, a.get_ref()));
         }
         if !reads_files && diags.list.len() == errors && diags.warnings.len() == warnings {
@@ -211,37 +247,32 @@ pub(super) fn domains(
 /// Where the settings that derived zones can be faulted for were written, so that a problem
 /// found in the zone points back at them (also for a domain taken over from an earlier load).
 fn record_spans(m: &Merged<'_>, domain: &Name, spans: &mut DomainSpans) {
-    for (key, value) in [
-        ("spf", m.get("spf", |d| &d.spf)),
-        ("dmarc", m.get("dmarc", |d| &d.dmarc)),
-    ] {
-        if let Some((v, path)) = value {
-            spans.record(domain, key, path, v.span());
-        }
+    let mut places: Vec<KeyPlace> = Vec::with_capacity(6);
+    if let Some((v, path)) = m.place("spf", |d| &d.spf) {
+        places.push(("spf", path, v.span()));
     }
-    if let Some((r, key)) = m.get("records", |d| &d.records) {
-        spans.record(domain, "records", key, r.span());
+    if let Some((v, path)) = m.place("dmarc", |d| &d.dmarc) {
+        places.push(("dmarc", path, v.span()));
     }
-    if let Some((list, key)) = m.get("mx", |d| &d.mx)
+    if let Some((r, path)) = m.place("records", |d| &d.records) {
+        places.push(("records", path, r.span()));
+    }
+    if let Some((list, path)) = m.place("mx", |d| &d.mx)
         && let Some(first) = list.first()
     {
-        spans.record(domain, "mx", key, first.span());
+        places.push(("mx", path, first.span()));
     }
-    if let Some((list, key)) = m.get("name_servers", |d| &d.name_servers)
+    if let Some((list, path)) = m.place("name_servers", |d| &d.name_servers)
         && let Some(first) = list.first()
     {
-        spans.record(domain, "name_servers", key, first.span());
+        places.push(("name_servers", path, first.span()));
     }
-    if let Some((s, key)) = m.get("autodiscover_srv", |d| &d.autodiscover_srv)
+    if let Some((s, path)) = m.place("autodiscover_srv.target", |d| &d.autodiscover_srv)
         && let Some(v) = &s.target
     {
-        spans.record(
-            domain,
-            "autodiscover_srv",
-            format!("{key}.target"),
-            v.span(),
-        );
+        places.push(("autodiscover_srv", path, v.span()));
     }
+    spans.extend(domain, places);
 }
 
 /// A `[[domain]]` with `[defaults]` beneath it.
@@ -252,6 +283,20 @@ struct Merged<'a> {
 }
 
 impl<'a> Merged<'a> {
+    /// As [`Merged::get`], with the path as a [`KeyPath`] (`key` may name a field within the
+    /// value, as in `autodiscover_srv.target`).
+    fn place<T>(
+        &self,
+        key: &'static str,
+        f: impl Fn(&'a DomainSection) -> &'a Option<T>,
+    ) -> Option<(&'a T, KeyPath)> {
+        match (f(self.d), f(self.def)) {
+            (Some(v), _) => Some((v, KeyPath::Entry(self.i, key))),
+            (None, Some(v)) => Some((v, KeyPath::Defaults(key))),
+            (None, None) => None,
+        }
+    }
+
     /// The domain's own value, else the default's, with the key path it came from.
     fn get<T>(
         &self,
@@ -293,21 +338,21 @@ fn parse_name(raw: &str, span: Range<usize>, key: &str, diags: &mut Diagnostics)
 
 /// Records that `name` is served; refuses a second domain or alias with the same name.
 fn claim(
-    seen: &mut HashMap<Name, String>,
+    seen: &mut HashMap<Name, KeyPath>,
     name: &Name,
-    key: &str,
+    key: KeyPath,
     span: Range<usize>,
     diags: &mut Diagnostics,
 ) -> bool {
     if let Some(first) = seen.get(name) {
         diags.push(
             Some(span),
-            key,
+            key.to_string(),
             format!("`{}` is already configured at {first}", name::display(name)),
         );
         return false;
     }
-    seen.insert(name.clone(), key.to_owned());
+    seen.insert(name.clone(), key);
     true
 }
 

@@ -397,21 +397,54 @@ pub(crate) struct DomainSpans {
     by_domain: HashMap<hickory_proto::rr::Name, Vec<KeyPlace>>,
 }
 
-/// A key (`mx`, `records`, …), its path as written (`domain[3].mx`, `defaults.mx`) and its span.
-type KeyPlace = (&'static str, String, Range<usize>);
+/// A key (`mx`, `records`, …), its path as written and its span.
+pub(crate) type KeyPlace = (&'static str, KeyPath, Range<usize>);
+
+/// A key's path as written, formatted only when a message names it (a reload records the
+/// places of 10,000 domains' keys and needs almost none).
+#[derive(Debug, Clone)]
+pub(crate) enum KeyPath {
+    /// `domain[i].KEY`.
+    Entry(usize, &'static str),
+    /// `domain[i].aliases[j]`.
+    Alias(usize, usize),
+    /// `defaults.KEY`.
+    Defaults(&'static str),
+}
+
+impl std::fmt::Display for KeyPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyPath::Entry(i, key) => write!(f, "domain[{i}].{key}"),
+            KeyPath::Alias(i, j) => write!(f, "domain[{i}].aliases[{j}]"),
+            KeyPath::Defaults(key) => write!(f, "defaults.{key}"),
+        }
+    }
+}
 
 impl DomainSpans {
     fn record(
         &mut self,
         domain: &hickory_proto::rr::Name,
         key: &'static str,
-        path: String,
+        path: KeyPath,
         span: Range<usize>,
     ) {
+        self.extend(domain, [(key, path, span)]);
+    }
+
+    /// Records several keys of one domain (a later record of a key replaces the earlier one).
+    fn extend(
+        &mut self,
+        domain: &hickory_proto::rr::Name,
+        places: impl IntoIterator<Item = KeyPlace>,
+    ) {
         let keys = self.by_domain.entry(domain.clone()).or_default();
-        match keys.iter_mut().find(|(k, _, _)| *k == key) {
-            Some(found) => *found = (key, path, span),
-            None => keys.push((key, path, span)),
+        for (key, path, span) in places {
+            match keys.iter_mut().find(|(k, _, _)| *k == key) {
+                Some(found) => *found = (key, path, span),
+                None => keys.push((key, path, span)),
+            }
         }
     }
 
@@ -423,7 +456,7 @@ impl DomainSpans {
         let keys = self.by_domain.get(domain);
         let find = |wanted: &str| keys.and_then(|k| k.iter().find(|(k, _, _)| *k == wanted));
         match find(key).or_else(|| find("name")) {
-            Some((_, path, span)) => (path.clone(), Some(span.clone())),
+            Some((_, path, span)) => (path.to_string(), Some(span.clone())),
             None => (key.to_owned(), None),
         }
     }
