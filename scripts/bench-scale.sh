@@ -5,7 +5,10 @@
 #   - exec → first answer (a SOA query of the last zone answered),
 #   - resident memory once ready (NSD: every process),
 #   - `mailbeacon check` time,
-#   - SIGHUP → the first answer with one domain's SPF record changed (both servers reload).
+#   - SIGHUP → the first answer with one domain's SPF record changed (both servers reload),
+#   - with dnsperf installed: UDP queries per second and server CPU per query, the queries spread
+#     over every zone (MX, TXT, SRV, A of autoconfig.), 5 s per server; dnsperf is client-bound on
+#     a 2-core box, so compare sizes with each other rather than with the DNS benchmark.
 # Usage: bash scripts/bench-scale.sh [N…]   (default: 100 1000 10000). Needs nsd and python3.
 # Everything happens under a temporary directory; nothing else is touched.
 set -euo pipefail
@@ -22,6 +25,30 @@ cleanup() {
 trap cleanup EXIT
 
 now() { date +%s.%N; }
+# cpu_ticks PATTERN: CPU time (clock ticks) of the processes whose command line matches, each with
+# that of its reaped children (utime+stime+cutime+cstime), the processes looked up anew each time:
+# NSD replaces its server process, whose time then shows in its parent's cutime/cstime.
+cpu_ticks() {
+    local t=0 p v
+    for p in $(pgrep -f "$1"); do
+        v=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$p/stat" 2>/dev/null) || v=0
+        t=$((t + ${v:-0}))
+    done
+    echo "$t"
+}
+# udp_load PORT PATTERN: "QPS µs/query" from 5 s of dnsperf over $dir/queries ("- -" without
+# dnsperf); PATTERN finds the server's processes (see cpu_ticks).
+udp_load() {
+    command -v dnsperf >/dev/null || { echo "- -"; return; }
+    local before after out qps done_q
+    before=$(cpu_ticks "$2")
+    out=$(dnsperf -s 127.0.0.1 -p "$1" -d "$dir/queries" -l 5 -c 4 -q 200 2>/dev/null)
+    after=$(cpu_ticks "$2")
+    qps=$(echo "$out" | awk '/Queries per second/ {print int($4)}')
+    done_q=$(echo "$out" | awk '/Queries completed/ {print $3}')
+    [ -n "$qps" ] && [ "${done_q:-0}" -gt 0 ] || { echo "- -"; return; }
+    echo "$qps $(echo "scale=2; ($after - $before) * 1000000 / $(getconf CLK_TCK) / $done_q" | bc)"
+}
 rss_kb() { local t=0 p; for p in $1; do t=$((t + $(awk '/VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0))); done; echo "$t"; }
 # poll_dns SERVER PORT NAME QTYPE [TEXT]: asks NAME/QTYPE over UDP every 5 ms until an answer with
 # records comes back (containing TEXT, when given).
@@ -47,8 +74,8 @@ sys.exit(1)
 EOF2
 }
 
-printf '| domains (zones) | mailbeacon ready | mailbeacon RSS | mailbeacon SIGHUP → new answer | NSD ready | NSD RSS | NSD SIGHUP → new answer | `check` |\n'
-printf '|---|---|---|---|---|---|---|---|\n'
+printf '| domains (zones) | mailbeacon ready | mailbeacon RSS | mailbeacon SIGHUP → new answer | NSD ready | NSD RSS | NSD SIGHUP → new answer | `check` | mailbeacon UDP qps, CPU µs/query | NSD UDP qps, CPU µs/query |\n'
+printf '|---|---|---|---|---|---|---|---|---|---|\n'
 for n in "${sizes[@]}"; do
     dir=$tmp/$n
     mkdir -p "$dir/zones"
@@ -85,7 +112,20 @@ EOF
     poll_dns 127.0.0.1 5491 "$last" SOA || { echo "NSD did not answer" >&2; exit 1; }
     nsd_ready=$(echo "$(now) - $t0" | bc)
     sleep 1
-    nsd_rss=$(rss_kb "$(pgrep -f "nsd -d -c $dir/nsd.conf" | tr '\n' ' ')")
+    nsd_pids=$(pgrep -f "nsd -d -c $dir/nsd.conf" | tr '\n' ' ')
+    nsd_rss=$(rss_kb "$nsd_pids")
+    # Queries spread over every zone, in random order (the same file for both servers).
+    python3 - "$n" "$dir/queries" <<'EOF3'
+import random, sys
+n, path = int(sys.argv[1]), sys.argv[2]
+rng = random.Random(7)
+kinds = ["customer{i}.example MX", "customer{i}-parked.example TXT",
+         "_imaps._tcp.customer{i}.example SRV", "autoconfig.customer{i}.example A"]
+with open(path, "w") as f:
+    for _ in range(200_000):
+        f.write(rng.choice(kinds).format(i=rng.randrange(n)) + "\n")
+EOF3
+    read -r nsd_qps nsd_cpu <<< "$(udp_load 5491 "nsd -d -c $dir/nsd.conf")"
     # One domain edited: its SPF changes (and its serial, as an operator's tooling would).
     sed -i -e 's/"v=spf1 mx -all"/"v=spf1 a mx -all"/' -e '/IN\tSOA/ s/ \([0-9]*\) 86400/ 4000000000 86400/' \
         "$dir/zones/customer0.example.zone"
@@ -102,6 +142,7 @@ EOF
     mb_ready=$(echo "$(now) - $t0" | bc)
     sleep 1
     mb_rss=$(rss_kb "$mb")
+    read -r mb_qps mb_cpu <<< "$(udp_load 5492 "$bin serve -c $dir/mailbeacon.toml")"
     sed -i '0,/^name = "customer0.example"/ s//name = "customer0.example"\nspf = "v=spf1 a mx -all"/' "$dir/mailbeacon.toml"
     t0=$(now)
     kill -HUP "$mb"
@@ -109,6 +150,7 @@ EOF
     mb_reload=$(echo "$(now) - $t0" | bc)
     kill "$mb"; wait "$mb" 2>/dev/null || true
 
-    printf '| %s (%s) | %.2f s | %d MB | %.3f s | %.2f s | %d MB | %.3f s | %.2f s |\n' "$n" "$((2 * n))" \
-        "$mb_ready" "$((mb_rss / 1024))" "$mb_reload" "$nsd_ready" "$((nsd_rss / 1024))" "$nsd_reload" "$check_s"
+    printf '| %s (%s) | %.2f s | %d MB | %.3f s | %.2f s | %d MB | %.3f s | %.2f s | %s, %s | %s, %s |\n' "$n" "$((2 * n))" \
+        "$mb_ready" "$((mb_rss / 1024))" "$mb_reload" "$nsd_ready" "$((nsd_rss / 1024))" "$nsd_reload" "$check_s" \
+        "$mb_qps" "$mb_cpu" "$nsd_qps" "$nsd_cpu"
 done
