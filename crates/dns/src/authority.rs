@@ -9,7 +9,7 @@ use std::sync::Arc;
 use hickory_proto::dnssec::rdata::DNSSECRData;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
-use mailbeacon_model::{TransferRule, Zone, ZoneSet};
+use mailbeacon_model::{Zone, ZoneSet};
 use rayon::prelude::*;
 
 use crate::tsig::TsigKeys;
@@ -36,8 +36,7 @@ pub struct Authority {
 /// cost ~1 KB per RRset in vector slack: most of the memory of a hosting provider's 100,000 zones.)
 #[derive(Debug)]
 struct ZoneIndex {
-    origin: Name,
-    /// The zone the records are read from.
+    /// The zone the records (and origin, and transfer rules) are read from.
     zone: Arc<Zone>,
     /// The records signing added (RRSIG, NSEC, DNSKEY…); empty for an unsigned zone. Position
     /// `zone.records().len() + i` is `signed[i]`.
@@ -47,7 +46,6 @@ struct ZoneIndex {
     /// Every name that exists in the zone, including empty non-terminals (an empty range), with
     /// where its records are in `sorted`. `Name`'s `Hash`/`Eq` ignore letter case.
     nodes: HashMap<Name, Range<u32>>,
-    axfr: Vec<TransferRule>,
     /// For a signed zone: the owners of its NSEC records in canonical order, to find the one
     /// that covers a name that does not exist. Empty for an unsigned zone.
     nsec_owners: Vec<Name>,
@@ -121,11 +119,11 @@ impl Authority {
                 })
             })
             .collect();
-        zones.sort_by_key(|z| std::cmp::Reverse(z.origin.num_labels()));
+        zones.sort_by_key(|z| std::cmp::Reverse(z.origin().num_labels()));
         let by_origin = zones
             .iter()
             .enumerate()
-            .map(|(i, z)| (z.origin.clone(), i))
+            .map(|(i, z)| (z.origin().clone(), i))
             .collect();
         Authority {
             zones,
@@ -141,7 +139,7 @@ impl Authority {
             .filter(|z| {
                 other
                     .by_origin
-                    .get(&z.origin)
+                    .get(z.origin())
                     .is_some_and(|&i| Arc::ptr_eq(z, &other.zones[i]))
             })
             .count()
@@ -227,7 +225,7 @@ impl Authority {
                 };
                 // Follow the alias only inside the same zone, like Knot and NSD: data from another
                 // zone is out of bailiwick and resolvers would discard it anyway.
-                if !zone.origin.zone_of(&target.0) {
+                if !zone.origin().zone_of(&target.0) {
                     return answer;
                 }
                 name = target.0.clone();
@@ -302,12 +300,12 @@ impl Authority {
     /// `key` (already verified): SOA, everything else, SOA again; `None` when the zone is not
     /// ours or no transfer rule of the zone allows it.
     pub fn transfer(&self, origin: &Name, peer: IpAddr, key: Option<&Name>) -> Option<Vec<Record>> {
-        let zone = self.zones.iter().find(|z| &z.origin == origin)?;
+        let zone = self.zones.iter().find(|z| z.origin() == origin)?;
         let peer = match peer {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(peer, IpAddr::V4),
             v4 => v4,
         };
-        if !zone.axfr.iter().any(|rule| rule.allows(peer, key)) {
+        if !zone.zone.axfr.iter().any(|rule| rule.allows(peer, key)) {
             return None;
         }
         // Zone-file order, a signed zone's DNSSEC records last.
@@ -364,14 +362,17 @@ impl ZoneIndex {
         nsec_owners.sort();
         nsec_owners.shrink_to_fit();
         ZoneIndex {
-            origin: zone.origin.clone(),
-            axfr: zone.axfr.clone(),
             zone,
             signed,
             sorted,
             nodes,
             nsec_owners,
         }
+    }
+
+    /// The zone's apex.
+    fn origin(&self) -> &Name {
+        &self.zone.origin
     }
 
     /// The record at position `at` (see [`ZoneIndex::signed`]).
@@ -407,7 +408,7 @@ impl ZoneIndex {
         let mut soa = apex_soa.clone();
         soa.ttl = ttl;
         out.push(soa);
-        if dnssec && let Some(apex) = self.nodes.get(&self.origin).map(|span| self.node(span)) {
+        if dnssec && let Some(apex) = self.nodes.get(self.origin()).map(|span| self.node(span)) {
             let from = out.len();
             push_signatures(apex, RecordType::SOA, out);
             for sig in &mut out[from..] {
@@ -433,7 +434,7 @@ impl ZoneIndex {
         let covering = self.covering(name);
         self.push_nsec(covering, out);
         let mut encloser = name.base_name();
-        while !self.nodes.contains_key(&encloser) && encloser != self.origin {
+        while !self.nodes.contains_key(&encloser) && encloser != *self.origin() {
             encloser = encloser.base_name();
         }
         let Ok(wildcard) = Name::from_labels([&b"*"[..]]).and_then(|w| w.append_domain(&encloser))

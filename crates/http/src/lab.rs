@@ -233,8 +233,8 @@ pub fn served_names(model: &Model) -> Vec<Vec<String>> {
         .iter()
         .map(|d| {
             let domain = name::display(&d.name);
-            let mut names: Vec<String> = ["", "autoconfig.", "autodiscover.", "mta-sts."]
-                .iter()
+            let mut names: Vec<String> = std::iter::once("")
+                .chain(crate::site::HELPER_PREFIXES)
                 .map(|p| format!("{p}{domain}"))
                 .collect();
             names.extend(mailbeacon_model::https_names::advertised(model, d));

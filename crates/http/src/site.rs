@@ -36,7 +36,7 @@ struct Names {
 }
 
 /// The helper names under a domain that name the domain itself.
-const HELPER_PREFIXES: [&str; 3] = ["autoconfig.", "autodiscover.", "mta-sts."];
+pub(crate) const HELPER_PREFIXES: [&str; 3] = ["autoconfig.", "autodiscover.", "mta-sts."];
 
 /// One served domain's answers.
 #[derive(Debug)]
