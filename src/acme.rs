@@ -119,7 +119,10 @@ pub fn with_challenges(model: &Model, zones: ZoneSet, challenges: &[(String, Str
             continue;
         };
         let txt = RData::TXT(TXT::new(vec![value.clone()]));
-        d.dns.extra.push(Record::from_rdata(owner, 60, txt));
+        std::sync::Arc::make_mut(d)
+            .dns
+            .extra
+            .push(Record::from_rdata(owner, 60, txt));
     }
     ZoneSet::derive(&model)
 }

@@ -281,8 +281,13 @@ async fn run(
                 if event == Event::Hangup {
                     metrics.reloaded(true);
                 }
+                // The earlier serials are collected only when some zone has secondaries (with
+                // none, there is nothing to notify either way).
+                let before = (applied.zones.zones().iter())
+                    .any(|z| !z.notify.is_empty())
+                    .then(|| serving.zones.serials());
                 notify::send(
-                    notify::notices(Some(&serving.zones.serials()), &applied.zones),
+                    notify::notices(before.as_ref(), &applied.zones),
                     dns_shared.load().authority().tsig(),
                     metrics.notify_outcomes(),
                 );
@@ -538,6 +543,7 @@ fn reload(
         Ok(g) => {
             let resign_at = g.resign_at;
             let (zones, _) = g.install(dns, http);
+            let installed_in = started.elapsed();
             // Counted once the new answers are out.
             let kept = dns.load().authority().shared_with(responder.authority());
             drop((responder, site));
@@ -547,7 +553,7 @@ fn reload(
                 path.display(),
                 crate::count(model.domains.len(), "domain"),
                 crate::count(kept, "zone"),
-                started.elapsed(),
+                installed_in,
                 checked_in,
             );
             Ok(Applied {

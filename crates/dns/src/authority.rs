@@ -25,7 +25,7 @@ pub struct Authority {
     zones: Vec<Arc<ZoneIndex>>,
     /// Origin → index into `zones` (`Name`'s `Hash`/`Eq` ignore letter case): finding a name's
     /// zone costs one probe per label instead of a comparison with every zone.
-    by_origin: HashMap<Name, usize>,
+    by_origin: Arc<HashMap<Name, usize>>,
     /// TSIG keys that may sign transfer requests.
     tsig: TsigKeys,
 }
@@ -97,21 +97,35 @@ impl Authority {
         signed: &HashMap<Name, Vec<Record>>,
         earlier: Option<&Authority>,
     ) -> Authority {
-        let kept = |z: &Arc<Zone>| -> Option<Arc<ZoneIndex>> {
-            let e = earlier?;
-            let i = *e.by_origin.get(&z.origin)?;
-            let index = &e.zones[i];
+        // Zones are kept longest origin first (a stable order): when the origins are those of
+        // `earlier`, in the same order, each zone's earlier index is at the same position and
+        // the origin map is the same. Otherwise they are looked up by origin.
+        let mut order: Vec<&Arc<Zone>> = zones.zones().iter().collect();
+        order.sort_by_key(|z| std::cmp::Reverse(z.origin.num_labels()));
+        let aligned = earlier.filter(|e| {
+            e.zones.len() == order.len()
+                && e.zones
+                    .iter()
+                    .zip(&order)
+                    .all(|(index, z)| Arc::ptr_eq(&index.zone, z) || index.origin() == &z.origin)
+        });
+        let kept = |k: usize, z: &Arc<Zone>| -> Option<Arc<ZoneIndex>> {
+            let index = match (aligned, earlier) {
+                (Some(e), _) => &e.zones[k],
+                (None, Some(e)) => &e.zones[*e.by_origin.get(&z.origin)?],
+                (None, None) => return None,
+            };
             (Arc::ptr_eq(&index.zone, z)
                 && index.signed.is_empty()
                 && !signed.contains_key(&z.origin))
             .then(|| Arc::clone(index))
         };
         // Each zone is indexed on its own: in parallel, collected in order.
-        let mut zones: Vec<Arc<ZoneIndex>> = zones
-            .zones()
+        let zones: Vec<Arc<ZoneIndex>> = order
             .par_iter()
-            .map(|z| {
-                kept(z).unwrap_or_else(|| {
+            .enumerate()
+            .map(|(k, z)| {
+                kept(k, z).unwrap_or_else(|| {
                     Arc::new(ZoneIndex::new(
                         Arc::clone(z),
                         signed.get(&z.origin).cloned().unwrap_or_default(),
@@ -119,12 +133,16 @@ impl Authority {
                 })
             })
             .collect();
-        zones.sort_by_key(|z| std::cmp::Reverse(z.origin().num_labels()));
-        let by_origin = zones
-            .iter()
-            .enumerate()
-            .map(|(i, z)| (z.origin().clone(), i))
-            .collect();
+        let by_origin = match aligned {
+            Some(e) => Arc::clone(&e.by_origin),
+            None => Arc::new(
+                zones
+                    .iter()
+                    .enumerate()
+                    .map(|(i, z)| (z.origin().clone(), i))
+                    .collect(),
+            ),
+        };
         Authority {
             zones,
             by_origin,
@@ -134,6 +152,15 @@ impl Authority {
 
     /// How many zones' indexes are shared with `other` (taken over by a reload).
     pub fn shared_with(&self, other: &Authority) -> usize {
+        if Arc::ptr_eq(&self.by_origin, &other.by_origin) {
+            // The same origins at the same positions.
+            return self
+                .zones
+                .iter()
+                .zip(&other.zones)
+                .filter(|(a, b)| Arc::ptr_eq(a, b))
+                .count();
+        }
         self.zones
             .iter()
             .filter(|z| {

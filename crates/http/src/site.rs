@@ -115,37 +115,38 @@ impl Site {
         earlier: Option<(&Model, &Site)>,
     ) -> Site {
         // A domain's answers depend on the domain and the services, nothing else.
-        let reusable: HashMap<_, (&mailbeacon_model::Domain, &Arc<DomainSite>)> = match earlier {
-            Some((m, site))
-                if m.services == model.services && m.domains.len() == site.domains.len() =>
-            {
-                m.domains
-                    .iter()
-                    .zip(&site.domains)
-                    .map(|(d, s)| (&d.name, (d, s)))
-                    .collect()
-            }
-            _ => HashMap::new(),
-        };
+        let earlier = earlier.filter(|(m, site)| {
+            m.services == model.services && m.domains.len() == site.domains.len()
+        });
+        let unchanged = earlier.map(|(m, _)| model.unchanged_since(m));
         // Domains are rendered independently: in parallel, collected in order, each with
         // whether it was taken over.
         let built: Vec<(Arc<DomainSite>, bool)> = model
             .domains
             .par_iter()
-            .map(|d| match reusable.get(&d.name) {
-                Some((before, site)) if *before == d => (Arc::clone(site), true),
-                _ => {
-                    let settings = model.client_settings(d);
-                    let site = DomainSite {
-                        autoconfig: Bytes::from(autoconfig::write(&settings)),
-                        autodiscover_generic: Bytes::from(autodiscover::write_settings(
-                            &settings, None,
-                        )),
-                        mta_sts: d.dns.mta_sts.as_ref().map(|p| Bytes::from(p.text())),
-                        features: d.features,
-                        settings,
-                    };
-                    (Arc::new(site), false)
+            .enumerate()
+            .map(|(i, d)| {
+                let reused = earlier
+                    .zip(unchanged.as_ref())
+                    .and_then(|((_, site), unchanged)| {
+                        let j = unchanged[i]?;
+                        site.domains.get(j)
+                    });
+                match reused {
+                    Some(site) => (Arc::clone(site), true),
+                    None => {
+                        let settings = model.client_settings(d);
+                        let site = DomainSite {
+                            autoconfig: Bytes::from(autoconfig::write(&settings)),
+                            autodiscover_generic: Bytes::from(autodiscover::write_settings(
+                                &settings, None,
+                            )),
+                            mta_sts: d.dns.mta_sts.as_ref().map(|p| Bytes::from(p.text())),
+                            features: d.features,
+                            settings,
+                        };
+                        (Arc::new(site), false)
+                    }
                 }
             })
             .collect();
@@ -156,7 +157,7 @@ impl Site {
                 && m.domains
                     .iter()
                     .zip(&model.domains)
-                    .all(|(a, b)| a.name == b.name)
+                    .all(|(a, b)| Arc::ptr_eq(a, b) || a.name == b.name)
                 && built
                     .iter()
                     .zip(&e.domains)

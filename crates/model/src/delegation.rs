@@ -54,7 +54,10 @@ pub(crate) fn advice_for(
         (!found.is_empty()).then_some(found)
     };
     // Each domain is judged on its own: in parallel, collected in order.
-    let judge = |(i, (d, z)): (usize, (&crate::model::Domain, &std::sync::Arc<Zone>))| {
+    let judge = |(i, (d, z)): (
+        usize,
+        (&std::sync::Arc<crate::model::Domain>, &std::sync::Arc<Zone>),
+    )| {
         let mut out = Vec::new();
         if d.alias_of.is_some() || !wanted(i) {
             return out;

@@ -60,7 +60,7 @@ pub fn uncovered(model: &Model) -> Vec<(&Domain, String)> {
                 .iter()
                 .any(|c| covers(&c.names, &host))
             {
-                out.push((d, host));
+                out.push((&**d, host));
             }
         }
     }

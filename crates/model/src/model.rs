@@ -4,6 +4,7 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use hickory_proto::rr::Name;
 use hickory_proto::rr::Record;
@@ -21,8 +22,10 @@ pub struct Model {
     pub tls: Tls,
     /// Services in name order.
     pub services: Vec<Service>,
-    /// Every served domain: each primary followed by its aliases, in file order.
-    pub domains: Vec<Domain>,
+    /// Every served domain: each primary followed by its aliases, in file order. Shared, so that
+    /// a reload takes over an unchanged domain without copying it, and later stages (zones, HTTP
+    /// answers) recognise it as the same by address before comparing values.
+    pub domains: Vec<Arc<Domain>>,
     /// Explicit addresses of in-zone host names, after `{domain}` expansion.
     pub hosts: Vec<HostAddresses>,
     /// TSIG keys, by name order.

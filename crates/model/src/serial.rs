@@ -4,19 +4,22 @@
 //! text file in the state directory (one `zone serial hash` line per zone) so that a restart keeps
 //! serials stable and secondaries (NSD, Knot, BIND) only transfer when something changed.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::fmt::Write;
 
 /// Last published serial and content hash of every zone.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SerialBook {
-    entries: BTreeMap<String, (u32, String)>,
+    /// Zone → (serial, content hash). Looked up once per zone on every load; written in name
+    /// order.
+    entries: HashMap<String, (u32, String)>,
     changed: bool,
 }
 
 impl SerialBook {
     /// Reads the book's text form; unreadable lines are skipped (they only cost a serial bump).
     pub fn parse(text: &str) -> SerialBook {
-        let mut entries = BTreeMap::new();
+        let mut entries = HashMap::new();
         for line in text.lines() {
             let mut parts = line.split_whitespace();
             if let (Some(zone), Some(serial), Some(hash)) =
@@ -34,10 +37,14 @@ impl SerialBook {
 
     /// The text form.
     pub fn render(&self) -> String {
-        self.entries
-            .iter()
-            .map(|(z, (s, h))| format!("{z} {s} {h}\n"))
-            .collect()
+        let mut zones: Vec<(&String, &(u32, String))> = self.entries.iter().collect();
+        zones.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut text = String::with_capacity(zones.len() * 64);
+        for (z, (s, h)) in zones {
+            // Writing to a String cannot fail.
+            let _ = writeln!(text, "{z} {s} {h}");
+        }
+        text
     }
 
     /// Whether any serial was assigned anew since the book was read (or last saved).

@@ -50,10 +50,50 @@ pub struct ServerSettings {
 }
 
 impl Model {
+    /// For each domain, the index in `earlier` of the domain with its name, if there is one
+    /// whose value is the same: what a reload may take over. Domains usually stay where they
+    /// were (and one taken over by validation is even the same `Arc`), so they are matched by
+    /// position first, without hashing names; the lookup by name is made only when some moved.
+    pub fn unchanged_since(&self, earlier: &Model) -> Vec<Option<usize>> {
+        let same = |a: &std::sync::Arc<Domain>, b: &std::sync::Arc<Domain>| {
+            std::sync::Arc::ptr_eq(a, b) || a.as_ref() == b.as_ref()
+        };
+        let in_place = |i: usize, d: &std::sync::Arc<Domain>| {
+            earlier.domains.get(i).is_some_and(|e| e.name == d.name)
+        };
+        let moved = self
+            .domains
+            .iter()
+            .enumerate()
+            .any(|(i, d)| !in_place(i, d));
+        let by_name: std::collections::HashMap<&hickory_proto::rr::Name, usize> = if moved {
+            earlier
+                .domains
+                .iter()
+                .enumerate()
+                .map(|(j, d)| (&d.name, j))
+                .collect()
+        } else {
+            Default::default()
+        };
+        self.domains
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let j = if in_place(i, d) {
+                    Some(i)
+                } else {
+                    by_name.get(&d.name).copied()
+                }?;
+                same(&earlier.domains[j], d).then_some(j)
+            })
+            .collect()
+    }
+
     /// The served domain called `name` (any letter case, trailing dot optional, Unicode accepted).
     pub fn find_domain(&self, name: &str) -> Option<&Domain> {
         let n = name::parse_hostname(name).ok()?;
-        self.domains.iter().find(|d| d.name == n)
+        self.domains.iter().find(|d| d.name == n).map(|d| &**d)
     }
 
     /// The settings a client gets for `domain`.

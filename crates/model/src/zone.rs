@@ -233,33 +233,26 @@ pub fn derive_checked_reusing(
     model: &Model,
     earlier: Option<Earlier<'_>>,
 ) -> (ZoneSet, Vec<ZoneIssue>) {
-    let reusable: HashMap<&Name, (&Domain, &Arc<Zone>)> = match earlier {
-        Some(e)
-            if e.model.domains.len() == e.zones.zones.len()
-                && same_shared_inputs(e.model, model) =>
-        {
-            e.model
-                .domains
-                .iter()
-                .zip(&e.zones.zones)
-                .filter(|(d, z)| d.name == z.origin)
-                .map(|(d, z)| (&d.name, (d, z)))
-                .collect()
-        }
-        _ => HashMap::new(),
-    };
+    let earlier = earlier.filter(|e| {
+        e.model.domains.len() == e.zones.zones.len() && same_shared_inputs(e.model, model)
+    });
+    let unchanged = earlier.map(|e| model.unchanged_since(e.model));
     // Zones are independent of each other: derived in parallel, collected (with each one's
     // issues) in configuration order.
     let derived: Vec<(Arc<Zone>, Vec<ZoneIssue>)> = model
         .domains
         .par_iter()
-        .map(|d| {
-            if d.dns.dnssec.is_none()
-                && let Some((before, zone)) = reusable.get(&d.name)
-                && *before == d
-            {
-                // It passed every check when it was derived.
-                return (Arc::clone(zone), Vec::new());
+        .enumerate()
+        .map(|(i, d)| {
+            if d.dns.dnssec.is_none() {
+                let reused = earlier.zip(unchanged.as_ref()).and_then(|(e, unchanged)| {
+                    let j = unchanged[i]?;
+                    e.zones.zones.get(j)
+                });
+                if let Some(zone) = reused {
+                    // It passed every check when it was derived.
+                    return (Arc::clone(zone), Vec::new());
+                }
             }
             let mut issues = Vec::new();
             let zone = derive_zone(model, d, &mut issues);

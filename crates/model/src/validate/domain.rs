@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use hickory_proto::rr::rdata::CAA;
 use hickory_proto::rr::{Name, RData, Record};
@@ -11,8 +12,8 @@ use ipnet::IpNet;
 
 use toml::Spanned;
 
-use super::{Diagnostics, DomainSpans, KeyPath, KeyPlace, int_in};
-use crate::config::{AliasEntry, ConfigFile, DomainSection, SoaSection};
+use super::{Diagnostics, KeyPath, int_in};
+use crate::config::{AliasEntry, DomainSection, SoaSection};
 use crate::model::{
     DkimKey, DnssecAlgorithm, Domain, DomainDns, Features, HostTemplate, Model, MxEntry,
     NotifyTarget, SoaSettings, SrvParams, TransferRule, TsigKey,
@@ -24,21 +25,21 @@ use crate::name;
 pub const DEFAULT_TTL: u32 = 3600;
 
 /// `[[domain]]` entries validated by an earlier load, so that a reload takes over the domains of
-/// every entry that did not change (nor did `[defaults]`, the services, the TSIG keys or the
-/// configuration's directory) instead of validating it again. Entries whose validation warned,
-/// or that read files (`tlsa`), are always validated again.
+/// every entry whose text did not change (nor did `[defaults]`, the services, the TSIG keys or
+/// the configuration's directory) instead of parsing and validating it again. Entries whose
+/// validation warned, or that read files (`tlsa`), are always validated again; so is every entry
+/// of a text that could not be cut at its entries (see `cut`).
 #[derive(Default)]
 pub struct DomainEntries {
     shared: Option<SharedInputs>,
-    /// An entry's `name` as written → the entry, and where its domains (primary, then aliases)
-    /// are in the earlier model.
-    by_name: HashMap<String, (DomainSection, usize)>,
+    /// An entry's text → the entry as read, and where its domains are in the model it became.
+    by_text: HashMap<Box<str>, KeptEntry>,
 }
 
 impl std::fmt::Debug for DomainEntries {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DomainEntries")
-            .field("entries", &self.by_name.len())
+            .field("entries", &self.by_text.len())
             .finish_non_exhaustive()
     }
 }
@@ -51,64 +52,156 @@ struct SharedInputs {
     base: PathBuf,
 }
 
+/// One entry kept for a later load.
+struct KeptEntry {
+    section: Arc<DomainSection>,
+    /// Added to the start of the entry's text in a later load, gives what to add to the
+    /// section's positions there.
+    offset: isize,
+    /// Index of its primary domain in the model.
+    at: usize,
+}
+
+/// One `[[domain]]` entry as read for this load.
+pub(super) enum Entry {
+    /// Parsed for this load, positions in this text. `range`: the entry's text, when the text
+    /// was cut at its entries (what a later load compares).
+    Parsed {
+        section: Arc<DomainSection>,
+        range: Option<Range<usize>>,
+    },
+    /// The same text as an entry of the earlier load, validated against the same shared
+    /// inputs: its domains are the earlier model's, from index `at`. Its section's positions
+    /// are the earlier text's; add `shift` for this one's.
+    Same {
+        section: Arc<DomainSection>,
+        shift: isize,
+        range: Range<usize>,
+        at: usize,
+    },
+}
+
+impl Entry {
+    fn section(&self) -> &DomainSection {
+        match self {
+            Entry::Parsed { section, .. } | Entry::Same { section, .. } => section,
+        }
+    }
+}
+
 impl DomainEntries {
-    /// Keeps the entries of `file` listed in `kept` (entry index, index of its primary in
-    /// `model.domains`), with what they were validated against.
+    /// Whether entries validated by this earlier load may be taken over by one with these
+    /// shared inputs.
+    pub(super) fn usable(
+        &self,
+        defaults: Option<&DomainSection>,
+        model: &Model,
+        base: &Path,
+    ) -> bool {
+        let empty = DomainSection::default();
+        self.shared.as_ref().is_some_and(|s| {
+            s.defaults == *defaults.unwrap_or(&empty)
+                && s.services == model.services
+                && s.tsig_keys == model.tsig_keys
+                && s.base == base
+        })
+    }
+
+    /// The entry of the earlier load whose text was `piece`, now starting at `start`.
+    pub(super) fn same(&self, piece: &str, range: Range<usize>) -> Option<Entry> {
+        let kept = self.by_text.get(piece)?;
+        Some(Entry::Same {
+            section: Arc::clone(&kept.section),
+            shift: kept.offset + range.start as isize,
+            range,
+            at: kept.at,
+        })
+    }
+
+    /// Keeps the `entries` listed in `kept` (entry index, index of its primary in
+    /// `model.domains`) that have a text, with what they were validated against.
     pub(super) fn keep(
-        file: ConfigFile,
+        entries: &[Entry],
+        text: &str,
         kept: &[(usize, usize)],
+        defaults: Option<DomainSection>,
         model: &Model,
         base: &Path,
     ) -> DomainEntries {
-        let mut sections: Vec<Option<DomainSection>> = file.domain.into_iter().map(Some).collect();
-        let by_name = kept
+        let by_text = kept
             .iter()
             .filter_map(|&(i, at)| {
-                let section = sections.get_mut(i)?.take()?;
-                let name = section.name.as_ref()?.get_ref().clone();
-                Some((name, (section, at)))
+                let (section, range, shift) = match entries.get(i)? {
+                    Entry::Parsed {
+                        section,
+                        range: Some(range),
+                    } => (section, range, 0),
+                    Entry::Same {
+                        section,
+                        shift,
+                        range,
+                        ..
+                    } => (section, range, *shift),
+                    Entry::Parsed { range: None, .. } => return None,
+                };
+                let piece: Box<str> = text.get(range.clone())?.into();
+                let offset = shift - range.start as isize;
+                let section = Arc::clone(section);
+                Some((
+                    piece,
+                    KeptEntry {
+                        section,
+                        offset,
+                        at,
+                    },
+                ))
             })
             .collect();
         DomainEntries {
             shared: Some(SharedInputs {
-                defaults: file.defaults.unwrap_or_default(),
+                defaults: defaults.unwrap_or_default(),
                 services: model.services.clone(),
                 tsig_keys: model.tsig_keys.clone(),
                 base: base.to_owned(),
             }),
-            by_name,
+            by_text,
         }
     }
 
     /// How many entries are kept.
     pub fn len(&self) -> usize {
-        self.by_name.len()
+        self.by_text.len()
     }
 
     /// Whether none is.
     pub fn is_empty(&self) -> bool {
-        self.by_name.is_empty()
+        self.by_text.is_empty()
     }
 }
 
-/// Validates the `[[domain]]` entries into `model.domains`, taking over from `earlier` (entries
-/// of an earlier load and the model they became) the domains of unchanged entries. Returns
-/// where settings were written, and the entries worth keeping for a later load (entry index,
-/// index of its primary in `model.domains`).
-pub(super) fn domains(
-    file: &ConfigFile,
+/// Moves `span` by `shift` bytes.
+fn moved(span: Range<usize>, shift: isize) -> Range<usize> {
+    span.start.saturating_add_signed(shift)..span.end.saturating_add_signed(shift)
+}
+
+/// Validates the `[[domain]]` `entries` into `model.domains`, taking over from `earlier` (the
+/// model of an earlier load) the domains of entries that are the same. Returns where settings
+/// were written, and the entries worth keeping for a later load (entry index, index of its
+/// primary in `model.domains`).
+pub(super) fn domains<'e>(
+    defaults: Option<&'e DomainSection>,
+    entries: &'e [Entry],
     text: &str,
     base: &Path,
     model: &mut Model,
-    earlier: Option<(&DomainEntries, &Model)>,
+    earlier: Option<&Model>,
     diags: &mut Diagnostics,
-) -> (DomainSpans, Vec<(usize, usize)>) {
-    let mut spans = DomainSpans::default();
+) -> (DomainSpans<'e>, Vec<(usize, usize)>) {
+    let mut spans = DomainSpans::new(entries, defaults);
     let mut kept = Vec::new();
-    model.domains.reserve(file.domain.len());
-    let mut seen: HashMap<Name, KeyPath> = HashMap::with_capacity(file.domain.len() * 2);
-    let empty = DomainSection::default();
-    let defaults = file.defaults.as_ref().unwrap_or(&empty);
+    model.domains.reserve(entries.len() * 2);
+    let mut seen: HashMap<Name, KeyPath> = HashMap::with_capacity(entries.len() * 2);
+    let defaults = spans.defaults;
     if let Some(n) = &defaults.name {
         diags.push(
             Some(n.span()),
@@ -124,28 +217,20 @@ pub(super) fn domains(
             "`aliases` belongs in a [[domain]], not in [defaults]",
         );
     }
-    if file.domain.is_empty() {
+    if entries.is_empty() {
         diags.push(
             None,
             "domain",
             "no [[domain]] is configured; add at least one",
         );
     }
-    let earlier = earlier.filter(|(e, _)| {
-        e.shared.as_ref().is_some_and(|s| {
-            s.defaults == *defaults
-                && s.services == model.services
-                && s.tsig_keys == model.tsig_keys
-                && s.base == base
-        })
-    });
-    for (i, section) in file.domain.iter().enumerate() {
+    for (i, entry) in entries.iter().enumerate() {
+        let section = entry.section();
         let merged = Merged {
             d: section,
             def: defaults,
             i,
         };
-        let reads_files = section.tlsa.is_some() || defaults.tlsa.is_some();
         let Some(name_v) = &section.name else {
             diags.push(
                 None,
@@ -155,44 +240,39 @@ pub(super) fn domains(
             continue;
         };
         let aliases = section.aliases.as_deref().unwrap_or_default();
-        let taken = earlier
-            .filter(|_| !reads_files)
-            .and_then(|(entries, before)| {
-                let (entry, at) = entries.by_name.get(name_v.get_ref().as_str())?;
-                (entry == section)
-                    .then(|| before.domains.get(*at..*at + 1 + aliases.len()))
-                    .flatten()
-            });
-        if let Some(taken) = taken {
+        let taken = match entry {
+            Entry::Same { shift, at, .. } => earlier
+                .and_then(|before| before.domains.get(*at..*at + 1 + aliases.len()))
+                .map(|taken| (taken, *shift)),
+            Entry::Parsed { .. } => None,
+        };
+        if let Some((taken, shift)) = taken {
             // The same entry against the same shared inputs: the same domains (the name need
-            // not even be parsed again).
+            // not even be parsed again). Its positions are moved to where it is now.
             let domain_name = &taken[0].name;
+            let name_span = moved(name_v.span(), shift);
             if !claim(
                 &mut seen,
                 domain_name,
                 KeyPath::Entry(i, "name"),
-                name_v.span(),
+                name_span,
                 diags,
             ) {
                 continue;
             }
-            spans.record(
-                domain_name,
-                "name",
-                KeyPath::Entry(i, "name"),
-                name_v.span(),
-            );
-            record_spans(&merged, domain_name, &mut spans);
             kept.push((i, model.domains.len()));
-            model.domains.push(taken[0].clone());
+            spans.came_from(i, None, shift);
+            model.domains.push(Arc::clone(&taken[0]));
             for (j, (a, d)) in aliases.iter().zip(&taken[1..]).enumerate() {
-                if claim(&mut seen, &d.name, KeyPath::Alias(i, j), a.span(), diags) {
-                    spans.record(&d.name, "name", KeyPath::Alias(i, j), a.span());
-                    model.domains.push(d.clone());
+                let span = moved(a.span(), shift);
+                if claim(&mut seen, &d.name, KeyPath::Alias(i, j), span, diags) {
+                    spans.came_from(i, Some(j), shift);
+                    model.domains.push(Arc::clone(d));
                 }
             }
             continue;
         }
+        let reads_files = section.tlsa.is_some() || defaults.tlsa.is_some();
         let key = format!("domain[{i}].name");
         let Some(domain_name) = parse_domain(name_v.get_ref(), name_v.span(), &key, diags) else {
             continue;
@@ -206,15 +286,8 @@ pub(super) fn domains(
         ) {
             continue;
         }
-        spans.record(
-            &domain_name,
-            "name",
-            KeyPath::Entry(i, "name"),
-            name_v.span(),
-        );
         let (errors, warnings) = (diags.list.len(), diags.warnings.len());
-        let Some(primary) = domain(&merged, domain_name, text, base, model, &mut spans, diags)
-        else {
+        let Some(primary) = domain(&merged, domain_name, text, base, model, diags) else {
             continue;
         };
         let mut alias_domains = Vec::new();
@@ -232,47 +305,124 @@ pub(super) fn domains(
             ) {
                 continue;
             }
-            spans.record(&alias_name, "name", KeyPath::Alias(i, j), a.span());
-            alias_domains.push(alias(&primary, alias_name, a.get_ref()));
+            alias_domains.push((j, alias(&primary, alias_name, a.get_ref())));
         }
         if !reads_files && diags.list.len() == errors && diags.warnings.len() == warnings {
             kept.push((i, model.domains.len()));
         }
-        model.domains.push(primary);
-        model.domains.extend(alias_domains);
+        spans.came_from(i, None, 0);
+        model.domains.push(Arc::new(primary));
+        for (j, d) in alias_domains {
+            spans.came_from(i, Some(j), 0);
+            model.domains.push(Arc::new(d));
+        }
     }
     (spans, kept)
 }
 
-/// Where the settings that derived zones can be faulted for were written, so that a problem
-/// found in the zone points back at them (also for a domain taken over from an earlier load).
-fn record_spans(m: &Merged<'_>, domain: &Name, spans: &mut DomainSpans) {
-    let mut places: Vec<KeyPlace> = Vec::with_capacity(6);
-    if let Some((v, path)) = m.place("spf", |d| &d.spf) {
-        places.push(("spf", path, v.span()));
+/// Where each domain's settings were written, so that a problem found later (in the derived
+/// zone) points back at the key responsible. A load records only which entry each domain came
+/// from; places are worked out for the few domains a problem is found in.
+pub(super) struct DomainSpans<'e> {
+    entries: &'e [Entry],
+    defaults: &'e DomainSection,
+    /// For each domain of the model, in order: its entry, which alias of it (`None`: the
+    /// primary), and what to add to the entry's positions.
+    sources: Vec<(usize, Option<usize>, isize)>,
+    /// Domain name → index in the model, made on the first question.
+    by_name: std::sync::OnceLock<HashMap<Name, usize>>,
+}
+
+/// `[defaults]` when there is none.
+static NO_DEFAULTS: std::sync::LazyLock<DomainSection> = std::sync::LazyLock::new(Default::default);
+
+impl<'e> DomainSpans<'e> {
+    fn new(entries: &'e [Entry], defaults: Option<&'e DomainSection>) -> DomainSpans<'e> {
+        DomainSpans {
+            entries,
+            defaults: defaults.unwrap_or(&NO_DEFAULTS),
+            sources: Vec::with_capacity(entries.len() * 2),
+            by_name: std::sync::OnceLock::new(),
+        }
     }
-    if let Some((v, path)) = m.place("dmarc", |d| &d.dmarc) {
-        places.push(("dmarc", path, v.span()));
+
+    /// Records that the next domain of the model comes from entry `i` (alias `alias`).
+    fn came_from(&mut self, i: usize, alias: Option<usize>, shift: isize) {
+        self.sources.push((i, alias, shift));
     }
-    if let Some((r, path)) = m.place("records", |d| &d.records) {
-        places.push(("records", path, r.span()));
+
+    /// The key path and place of `key` for `domain` of `model`: the key itself when the
+    /// domain's entry (or `[defaults]`) sets it, else the domain's name.
+    pub(super) fn locate(
+        &self,
+        model: &Model,
+        domain: &Name,
+        key: &'static str,
+    ) -> (String, Option<Range<usize>>) {
+        let by_name = self.by_name.get_or_init(|| {
+            model
+                .domains
+                .iter()
+                .enumerate()
+                .map(|(k, d)| (d.name.clone(), k))
+                .collect()
+        });
+        let source = by_name.get(domain).and_then(|&k| self.sources.get(k));
+        let Some(&(i, alias, shift)) = source else {
+            return (key.to_owned(), None);
+        };
+        let Some(entry) = self.entries.get(i) else {
+            return (key.to_owned(), None);
+        };
+        let section = entry.section();
+        if let Some(j) = alias {
+            let span = section
+                .aliases
+                .as_deref()
+                .and_then(|a| a.get(j))
+                .map(|a| a.span());
+            return (
+                KeyPath::Alias(i, j).to_string(),
+                span.map(|s| moved(s, shift)),
+            );
+        }
+        let m = Merged {
+            d: section,
+            def: self.defaults,
+            i,
+        };
+        if let Some((path, span)) = key_place(&m, key) {
+            // A domain's own keys are where its entry is now; `[defaults]` did not move.
+            let span = match path {
+                KeyPath::Entry(..) => moved(span, shift),
+                _ => span,
+            };
+            return (path.to_string(), Some(span));
+        }
+        let span = section.name.as_ref().map(|n| moved(n.span(), shift));
+        (KeyPath::Entry(i, "name").to_string(), span)
     }
-    if let Some((list, path)) = m.place("mx", |d| &d.mx)
-        && let Some(first) = list.first()
-    {
-        places.push(("mx", path, first.span()));
+}
+
+/// Where `key`, one of the settings derived zones can be faulted for, was written for `m`.
+fn key_place(m: &Merged<'_>, key: &str) -> Option<(KeyPath, Range<usize>)> {
+    match key {
+        "spf" => m.place("spf", |d| &d.spf).map(|(v, p)| (p, v.span())),
+        "dmarc" => m.place("dmarc", |d| &d.dmarc).map(|(v, p)| (p, v.span())),
+        "records" => m
+            .place("records", |d| &d.records)
+            .map(|(v, p)| (p, v.span())),
+        "mx" => m
+            .place("mx", |d| &d.mx)
+            .and_then(|(list, p)| Some((p, list.first()?.span()))),
+        "name_servers" => m
+            .place("name_servers", |d| &d.name_servers)
+            .and_then(|(list, p)| Some((p, list.first()?.span()))),
+        "autodiscover_srv" => m
+            .place("autodiscover_srv.target", |d| &d.autodiscover_srv)
+            .and_then(|(s, p)| Some((p, s.target.as_ref()?.span()))),
+        _ => None,
     }
-    if let Some((list, path)) = m.place("name_servers", |d| &d.name_servers)
-        && let Some(first) = list.first()
-    {
-        places.push(("name_servers", path, first.span()));
-    }
-    if let Some((s, path)) = m.place("autodiscover_srv.target", |d| &d.autodiscover_srv)
-        && let Some(v) = &s.target
-    {
-        places.push(("autodiscover_srv", path, v.span()));
-    }
-    spans.extend(domain, places);
 }
 
 /// A `[[domain]]` with `[defaults]` beneath it.
@@ -344,16 +494,24 @@ fn claim(
     span: Range<usize>,
     diags: &mut Diagnostics,
 ) -> bool {
-    if let Some(first) = seen.get(name) {
-        diags.push(
-            Some(span),
-            key.to_string(),
-            format!("`{}` is already configured at {first}", name::display(name)),
-        );
-        return false;
+    match seen.entry(name.clone()) {
+        std::collections::hash_map::Entry::Occupied(first) => {
+            diags.push(
+                Some(span),
+                key.to_string(),
+                format!(
+                    "`{}` is already configured at {}",
+                    name::display(name),
+                    first.get()
+                ),
+            );
+            false
+        }
+        std::collections::hash_map::Entry::Vacant(slot) => {
+            slot.insert(key);
+            true
+        }
     }
-    seen.insert(name.clone(), key);
-    true
 }
 
 fn domain(
@@ -362,7 +520,6 @@ fn domain(
     text: &str,
     base: &Path,
     model: &Model,
-    spans: &mut DomainSpans,
     diags: &mut Diagnostics,
 ) -> Option<Domain> {
     let before = diags.len();
@@ -386,7 +543,6 @@ fn domain(
         }
         None => DEFAULT_TTL,
     };
-    record_spans(m, &domain_name, spans);
     let mx = mx(m, &domain_name, diags);
     let spf = expanded(m.get("spf", |d| &d.spf), &domain_name, diags);
     let spf = text_record(spf, "v=spf1", diags);

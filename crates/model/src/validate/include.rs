@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use toml::de::{DeTable, DeValue};
 
 use crate::error::{ConfigErrors, Diagnostic};
@@ -109,20 +110,18 @@ pub(crate) fn assemble(path: &Path, main: String) -> Result<Assembled, ConfigErr
             ));
             continue;
         }
-        for file in matches {
-            if file == path || included.contains(&file) {
-                continue; // the including file itself, or one already taken by another pattern
-            }
-            match read(&file) {
+        // Read (and shape-checked) in parallel: a hosting panel's directory holds thousands.
+        let wanted: Vec<PathBuf> = matches
+            .into_iter()
+            .filter(|file| file != path && !included.contains(file))
+            .collect();
+        let parts: Vec<Result<String, String>> = wanted
+            .par_iter()
+            .map(|file| read(file).and_then(|part| shape(&part).map(|()| part)))
+            .collect();
+        for (file, part) in wanted.into_iter().zip(parts) {
+            match part {
                 Ok(part) => {
-                    if let Err(message) = shape(&part) {
-                        diags.push(Diagnostic::new(
-                            Some(span.clone()),
-                            key.clone(),
-                            format!("{}: {message}", file.display()),
-                        ));
-                        continue;
-                    }
                     text.push('\n');
                     segments.push((file.clone(), text.len()));
                     text.push_str(&part);
@@ -173,6 +172,12 @@ fn shape(text: &str) -> Result<(), String> {
                 .into(),
         );
     }
+    // Root keys come only from table headers, which are lines that start with `[`: when every
+    // such line names an allowed section, the file is fine without parsing it (the common case,
+    // and it matters for thousands of files). Otherwise the parse decides.
+    if text.lines().all(|l| allowed_header(l.trim_start())) {
+        return Ok(());
+    }
     // Syntax errors are reported by validation, with their positions.
     if let Ok(root) = DeTable::parse(text) {
         for key in root.get_ref().keys() {
@@ -186,4 +191,45 @@ fn shape(text: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Whether `line` is not a table header, or is one of a section an included file may hold.
+fn allowed_header(line: &str) -> bool {
+    let Some(rest) = line.strip_prefix('[') else {
+        return true;
+    };
+    let rest = rest
+        .strip_prefix('[')
+        .unwrap_or(rest)
+        .trim_start_matches([' ', '\t']);
+    ["domain", "service", "hosts"].iter().any(|key| {
+        rest.strip_prefix(key).is_some_and(|after| {
+            after
+                .trim_start_matches([' ', '\t'])
+                .starts_with(['.', ']'])
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_of_allowed_sections_need_no_parse_and_others_are_refused() {
+        assert!(allowed_header("[[domain]]"));
+        assert!(allowed_header("[ service.mail ]"));
+        assert!(allowed_header("[domain.autodiscover_srv]"));
+        assert!(allowed_header("[hosts]"));
+        assert!(allowed_header("name = \"a.test\""));
+        assert!(!allowed_header("[server]"));
+        assert!(!allowed_header("[domains]"));
+        assert!(!allowed_header("[\"domain\"]"));
+        assert!(shape("[[domain]]\nname = \"a.test\"\n").is_ok());
+        let refused = shape("[[domain]]\nname = \"a.test\"\n[server]\nipv4 = []\n");
+        assert!(refused.is_err_and(|e| e.contains("`[server]` cannot be in an included file")));
+        // A quoted key is left to the parse, which reads it as what it is.
+        assert!(shape("[\"domain\"]\nname = \"a.test\"\n").is_ok());
+        assert!(shape("[\"tls\"]\nmode = \"off\"\n").is_err());
+    }
 }

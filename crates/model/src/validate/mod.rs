@@ -3,6 +3,7 @@
 //! Parsing happens entry by entry (each `[service.X]`, each `[[domain]]`, …) so that one bad entry
 //! does not hide the problems of the next: `check` reports them all.
 
+mod cut;
 mod dane;
 mod domain;
 mod include;
@@ -11,7 +12,6 @@ mod service;
 mod tsig;
 pub(crate) mod wording;
 
-use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;
 
@@ -24,6 +24,7 @@ use crate::error::{ConfigErrors, Diagnostic, LoadError};
 use crate::model::Model;
 use crate::zone::{Earlier, ZoneSet};
 pub use domain::DomainEntries;
+use domain::Entry;
 
 /// Reads and validates the configuration file at `path`.
 pub fn load_file(path: &Path) -> Result<Model, LoadError> {
@@ -118,23 +119,48 @@ fn check_segments(
     let errors = |diags: Vec<Diagnostic>| {
         ConfigErrors::new(path, text, diags).with_segments(segments.to_vec())
     };
-    let mut diags = Diagnostics::default();
-    let file = parse(text, &mut diags);
-    if !diags.list.is_empty() {
-        return Err(errors(diags.into_sorted()));
-    }
     let base = path.parent().unwrap_or(Path::new("."));
-    let built = build(&file, text, base, earlier, &mut diags);
+    let mut diags = Diagnostics::default();
+    let read = match read_cut(text, base, earlier.and_then(|e| e.entries), &mut diags) {
+        Some(read) => read,
+        None => {
+            // Parsed whole: also what reports every syntax problem, with its position.
+            diags = Diagnostics::default();
+            let mut file = parse(text, &mut diags);
+            if !diags.list.is_empty() {
+                return Err(errors(diags.into_sorted()));
+            }
+            let model = shared_model(&file, base, &mut diags);
+            let entries = std::mem::take(&mut file.domain)
+                .into_iter()
+                .map(|section| Entry::Parsed {
+                    section: std::sync::Arc::new(section),
+                    range: None,
+                })
+                .collect();
+            Read {
+                file,
+                model,
+                entries,
+            }
+        }
+    };
+    let Read {
+        file,
+        model,
+        entries,
+    } = read;
+    let built = build(&file, model, &entries, text, base, earlier, &mut diags);
     match built {
-        Some(Built {
+        Built {
             model,
             zones: Some(zones),
             kept,
-        }) if diags.list.is_empty() => {
+        } if diags.list.is_empty() => {
             let mut warnings = std::mem::take(&mut diags.warnings);
             warnings.sort_by_key(|d| d.span.as_ref().map_or(0, |s| s.start));
             warnings.dedup();
-            let entries = DomainEntries::keep(file, &kept, &model, base);
+            let entries = DomainEntries::keep(&entries, text, &kept, file.defaults, &model, base);
             Ok(Checked {
                 model,
                 zones,
@@ -146,6 +172,68 @@ fn check_segments(
     }
 }
 
+/// A configuration as read: every section but the domains, the model of those sections, and
+/// the domain entries.
+struct Read {
+    file: ConfigFile,
+    model: Model,
+    entries: Vec<Entry>,
+}
+
+/// Reads `text` cut at its `[[domain]]` entries (see [`cut`]): each entry parsed on its own, in
+/// parallel, or taken from `earlier` when its text is one `earlier` validated against the same
+/// shared inputs. `None` when the text cannot be read that way or has a syntax problem: it is
+/// then parsed whole.
+fn read_cut(
+    text: &str,
+    base: &Path,
+    earlier: Option<&DomainEntries>,
+    diags: &mut Diagnostics,
+) -> Option<Read> {
+    use rayon::prelude::*;
+    let cut = cut::cut(text);
+    if cut.entries.is_empty() {
+        return None;
+    }
+    let others = cut.others(text);
+    let root = DeTable::parse(&others).ok()?;
+    if root.get_ref().contains_key("domain") {
+        return None;
+    }
+    let mut parse_problems = Diagnostics::default();
+    let file = from_root(root, &mut parse_problems);
+    if !parse_problems.is_empty() {
+        return None;
+    }
+    let model = shared_model(&file, base, diags);
+    let earlier = earlier.filter(|e| e.usable(file.defaults.as_ref(), &model, base));
+    let entries: Option<Vec<Entry>> = cut
+        .entries
+        .par_iter()
+        .enumerate()
+        .map(|(i, range)| {
+            if let Some(same) =
+                earlier.and_then(|e| e.same(text.get(range.clone())?, range.clone()))
+            {
+                return Some(same);
+            }
+            let mut problems = Diagnostics::default();
+            match cut::parse_entry(text, range.clone(), i, &mut problems) {
+                Ok(Some(section)) if problems.is_empty() => Some(Entry::Parsed {
+                    section: std::sync::Arc::new(section),
+                    range: Some(range.clone()),
+                }),
+                _ => None,
+            }
+        })
+        .collect();
+    Some(Read {
+        file,
+        model,
+        entries: entries?,
+    })
+}
+
 /// Parses `text` into the raw schema, entry by entry.
 pub fn parse(text: &str, diags: &mut Diagnostics) -> ConfigFile {
     let (root, errors) = DeTable::parse_recoverable(text);
@@ -155,6 +243,11 @@ pub fn parse(text: &str, diags: &mut Diagnostics) -> ConfigFile {
         }
         return ConfigFile::default();
     }
+    from_root(root, diags)
+}
+
+/// The raw schema of a parsed document, entry by entry.
+fn from_root(root: Spanned<DeTable<'_>>, diags: &mut Diagnostics) -> ConfigFile {
     let mut file = ConfigFile::default();
     for (key, value) in root.into_inner() {
         let key_span = key.span();
@@ -266,40 +359,47 @@ fn de<T: DeserializeOwned>(
     }
 }
 
-/// Builds the model (and, when it is valid, its zones); returns `None` when a problem makes that
-/// impossible (already recorded).
+/// The model of every section but the domains.
+fn shared_model(file: &ConfigFile, base: &Path, diags: &mut Diagnostics) -> Model {
+    Model {
+        server: server::server(file.server.as_ref(), base, diags),
+        tls: server::tls(file.tls.as_ref(), base, diags),
+        hosts: server::hosts(&file.hosts, diags),
+        services: service::services(&file.service, diags),
+        tsig_keys: tsig::keys(&file.tsig, base, diags),
+        domains: Vec::new(),
+    }
+}
+
+/// Adds the domains of `entries` to `model` and, when it is valid, derives its zones.
 fn build(
     file: &ConfigFile,
+    mut model: Model,
+    entries: &[Entry],
     text: &str,
     base: &Path,
     earlier: Option<Earlier<'_>>,
     diags: &mut Diagnostics,
-) -> Option<Built> {
-    let server = server::server(file.server.as_ref(), base, diags);
-    let tls = server::tls(file.tls.as_ref(), base, diags);
-    let hosts = server::hosts(&file.hosts, diags);
-    let services = service::services(&file.service, diags);
-    let tsig_keys = tsig::keys(&file.tsig, base, diags);
-    let mut model = Model {
-        server,
-        tls,
-        services,
-        domains: Vec::new(),
-        hosts,
-        tsig_keys,
-    };
-    let entries = earlier.and_then(|e| e.entries.map(|entries| (entries, e.model)));
-    let (spans, kept) = domain::domains(file, text, base, &mut model, entries, diags);
+) -> Built {
+    let (spans, kept) = domain::domains(
+        file.defaults.as_ref(),
+        entries,
+        text,
+        base,
+        &mut model,
+        earlier.map(|e| e.model),
+        diags,
+    );
     if !diags.list.is_empty() {
-        return Some(Built {
+        return Built {
             model,
             zones: None,
             kept,
-        });
+        };
     }
     let (zones, issues) = crate::zone::derive_checked_reusing(&model, earlier);
     for issue in issues {
-        let (key, span) = spans.locate(&issue.domain, issue.key);
+        let (key, span) = spans.locate(&model, &issue.domain, issue.key);
         diags.push(span, key, issue.message);
     }
     if diags.list.is_empty() {
@@ -311,11 +411,11 @@ fn build(
             .unwrap_or_default();
         let fresh = |i: usize| !taken_over.contains(&address(&zones.zones()[i]));
         for issue in crate::delegation::advice_for(&model, &zones, fresh) {
-            let (key, span) = spans.locate(&issue.domain, issue.key);
+            let (key, span) = spans.locate(&model, &issue.domain, issue.key);
             diags.warn(span, key, issue.message);
         }
         for (d, host) in crate::https_names::uncovered(&model) {
-            let (key, span) = spans.locate(&d.name, "name");
+            let (key, span) = spans.locate(&model, &d.name, "name");
             diags.warn(
                 span,
                 key,
@@ -327,11 +427,11 @@ fn build(
             );
         }
     }
-    Some(Built {
+    Built {
         model,
         zones: Some(zones),
         kept,
-    })
+    }
 }
 
 /// What [`build`] made.
@@ -389,17 +489,6 @@ impl Diagnostics {
     }
 }
 
-/// Where each domain's settings were written, so that problems found later (in the derived zone)
-/// can point back at the key responsible.
-#[derive(Debug, Default)]
-pub(crate) struct DomainSpans {
-    /// Domain → where each of its keys was written.
-    by_domain: HashMap<hickory_proto::rr::Name, Vec<KeyPlace>>,
-}
-
-/// A key (`mx`, `records`, …), its path as written and its span.
-pub(crate) type KeyPlace = (&'static str, KeyPath, Range<usize>);
-
 /// A key's path as written, formatted only when a message names it (a reload records the
 /// places of 10,000 domains' keys and needs almost none).
 #[derive(Debug, Clone)]
@@ -418,46 +507,6 @@ impl std::fmt::Display for KeyPath {
             KeyPath::Entry(i, key) => write!(f, "domain[{i}].{key}"),
             KeyPath::Alias(i, j) => write!(f, "domain[{i}].aliases[{j}]"),
             KeyPath::Defaults(key) => write!(f, "defaults.{key}"),
-        }
-    }
-}
-
-impl DomainSpans {
-    fn record(
-        &mut self,
-        domain: &hickory_proto::rr::Name,
-        key: &'static str,
-        path: KeyPath,
-        span: Range<usize>,
-    ) {
-        self.extend(domain, [(key, path, span)]);
-    }
-
-    /// Records several keys of one domain (a later record of a key replaces the earlier one).
-    fn extend(
-        &mut self,
-        domain: &hickory_proto::rr::Name,
-        places: impl IntoIterator<Item = KeyPlace>,
-    ) {
-        let keys = self.by_domain.entry(domain.clone()).or_default();
-        for (key, path, span) in places {
-            match keys.iter_mut().find(|(k, _, _)| *k == key) {
-                Some(found) => *found = (key, path, span),
-                None => keys.push((key, path, span)),
-            }
-        }
-    }
-
-    fn locate(
-        &self,
-        domain: &hickory_proto::rr::Name,
-        key: &'static str,
-    ) -> (String, Option<Range<usize>>) {
-        let keys = self.by_domain.get(domain);
-        let find = |wanted: &str| keys.and_then(|k| k.iter().find(|(k, _, _)| *k == wanted));
-        match find(key).or_else(|| find("name")) {
-            Some((_, path, span)) => (path.to_string(), Some(span.clone())),
-            None => (key.to_owned(), None),
         }
     }
 }
@@ -591,7 +640,8 @@ name = "b.test"
         let first = check(BASE, None).unwrap_or_else(|e| panic!("{e}"));
         let earlier = earlier_from(&first);
         // b.test now makes mail.b.test a CNAME: a.test's MX (unchanged, taken over) points at it.
-        let edited = BASE.replace(
+        // A line added at the top moves the unchanged entry down by one.
+        let edited = format!("# moved\n{BASE}").replace(
             "name = \"b.test\"",
             "name = \"b.test\"\nrecords = \"mail CNAME elsewhere.example.\"",
         );
@@ -603,7 +653,7 @@ name = "b.test"
             .lines()
             .position(|l| l.starts_with("mx ="))
             .unwrap_or(0)
-            + 1;
+            + 2;
         assert!(e.contains(&format!("t.toml:{line}:")), "{e}");
         assert!(e.contains("domain[0].mx"), "{e}");
         assert!(e.contains("is a CNAME"), "{e}");
@@ -619,5 +669,48 @@ name = "b.test"
         );
         let second = check(&edited, Some(earlier)).unwrap_or_else(|e| panic!("{e}"));
         assert!(second.model.domains.iter().all(|d| d.dns.ttl == 60));
+    }
+
+    #[test]
+    fn sections_after_entries_are_read_where_they_are() {
+        let base = BASE.replace(
+            "[[domain]]\nname = \"a.test\"",
+            "[defaults]\nservices = [\"mail\"]\n[[domain]]\nname = \"a.test\"",
+        );
+        let text = format!(
+            "{base}[service.extra]\nincoming = [{{ protocol = \"pop3\", host = \"pop.{{domain}}\" }}]\n\
+             outgoing = [{{ host = \"smtp.{{domain}}\" }}]\n[[domain]]\nname = \"c.test\"\n\
+             services = [\"extra\"]\n"
+        );
+        let mut diags = Diagnostics::default();
+        let read = read_cut(&text, Path::new("."), None, &mut diags);
+        assert!(read.is_some_and(|r| r.entries.len() == 3));
+        let checked = check(&text, None).unwrap_or_else(|e| panic!("{e}"));
+        let c = checked
+            .model
+            .find_domain("c.test")
+            .map(|d| d.services.clone());
+        let extra = checked.model.services.iter().position(|s| s.id == "extra");
+        assert_eq!(c, extra.map(|i| vec![i]));
+    }
+
+    #[test]
+    fn a_problem_inside_an_entry_names_its_line_and_key() {
+        let lines = BASE.lines().count();
+        // A syntax error: the text is then parsed whole.
+        let broken = format!("{BASE}[[domain]]\nname = \"c.test\nspf = 1\n");
+        let e = match check(&broken, None) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("an unterminated string is refused"),
+        };
+        assert!(e.contains(&format!("t.toml:{}:", lines + 2)), "{e}");
+        // A value of the wrong type, in an entry parsed on its own.
+        let wrong = format!("{BASE}[[domain]]\nname = \"c.test\"\nspf = 1\n");
+        let e = match check(&wrong, None) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("a number for spf is refused"),
+        };
+        assert!(e.contains(&format!("t.toml:{}:7", lines + 3)), "{e}");
+        assert!(e.contains("domain[2].spf"), "{e}");
     }
 }
