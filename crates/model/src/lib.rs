@@ -22,6 +22,7 @@
 pub mod config;
 pub mod delegation;
 pub mod error;
+mod fingerprint;
 pub mod https_names;
 pub mod model;
 pub mod mta_sts;

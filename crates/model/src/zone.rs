@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, NS, SOA, SRV, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
-use hickory_proto::serialize::binary::BinEncodable;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
@@ -728,7 +727,8 @@ fn derive_zone(model: &Model, d: &Domain, issues: &mut Vec<ZoneIssue>) -> Zone {
         g.records.dedup();
     }
     groups.retain(|g| !g.records.is_empty());
-    let (content_hash, wire_octets) = fingerprint(z, &groups);
+    let (content_hash, wire_octets) =
+        crate::fingerprint::fingerprint(z, groups.iter().flat_map(|g| &g.records));
     let mut records = Vec::with_capacity(groups.iter().map(|g| g.records.len()).sum());
     let mut spans = Vec::with_capacity(groups.len());
     for g in groups {
@@ -950,53 +950,6 @@ fn is_spf(data: &RData) -> bool {
         }
         _ => false,
     }
-}
-
-/// SHA-256 over the sorted wire form of every record, the SOA serial being 0 at this point, and
-/// the size of that form. (Wire form rather than presentation text: formatting every record of
-/// 100,000 zones as text was a tenth of start-up time. Uncompressed, and into one buffer: the
-/// size is then each record's size in any message, and there is one allocation per zone rather
-/// than one per record.)
-fn fingerprint(origin: &Name, groups: &[RecordGroup]) -> (String, usize) {
-    use hickory_proto::serialize::binary::{BinEncoder, NameEncoding};
-    let records: Vec<&Record> = groups.iter().flat_map(|g| &g.records).collect();
-    let mut wire = Vec::with_capacity(64 * records.len());
-    let mut spans: Vec<(usize, usize)> = Vec::with_capacity(records.len());
-    let mut unencodable: Vec<Vec<u8>> = Vec::new();
-    {
-        // One encoder for every record, one after the other (an encoder writes from its own
-        // offset); uncompressed, so that no record refers to another.
-        let mut enc = BinEncoder::new(&mut wire);
-        enc.set_name_encoding(NameEncoding::Uncompressed);
-        for r in &records {
-            let start = enc.offset();
-            if r.emit(&mut enc).is_err() {
-                // A record our own derivation made always encodes; should one not, its text
-                // stands in (below).
-                enc.set_offset(start);
-                unencodable.push(crate::zonefile::record_line(r, origin).into_bytes());
-                continue;
-            }
-            spans.push((start, enc.offset()));
-        }
-    }
-    // Counted as too large, so that the size check looks at such a zone closely.
-    let octets = spans.last().map_or(0, |s| s.1) + unencodable.len() * 65_536;
-    let mut encoded: Vec<&[u8]> = spans.iter().map(|&(a, b)| &wire[a..b]).collect();
-    encoded.extend(unencodable.iter().map(Vec::as_slice));
-    encoded.sort_unstable();
-    let mut h = Sha256::new();
-    for e in &encoded {
-        h.update((e.len() as u32).to_be_bytes());
-        h.update(e);
-    }
-    let hash = h
-        .finalize()
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    (hash, octets)
 }
 
 #[cfg(test)]
