@@ -420,15 +420,15 @@ fn records(path: Option<&Path>, only: Option<&str>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// `zones` (as validation derived them) with SOA serials from (and saved to) the state
-/// directory's serial book.
-///
-/// The book is read once per state directory and then kept in memory (a running server is the
-/// directory's only writer: it holds the directory's lock); reading 20,000 zones' lines again
-/// was a tenth of a reload.
+/// The state directory's serial book, read once per directory and then kept in memory (a running
+/// server is the directory's only writer: it holds the directory's lock); reading 20,000 zones'
+/// lines again was a tenth of a reload.
+static SERIAL_BOOK: std::sync::Mutex<Option<(PathBuf, SerialBook)>> = std::sync::Mutex::new(None);
+
+/// `zones` (as validation derived them) with SOA serials from the state directory's serial book;
+/// [`save_serials`] writes the book once the zones are served.
 fn with_serials(model: &Model, mut zones: ZoneSet) -> ZoneSet {
-    static BOOK: std::sync::Mutex<Option<(PathBuf, SerialBook)>> = std::sync::Mutex::new(None);
-    let mut kept = BOOK
+    let mut kept = SERIAL_BOOK
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = &model.server.state_dir;
@@ -437,10 +437,24 @@ fn with_serials(model: &Model, mut zones: ZoneSet) -> ZoneSet {
     }
     let (_, book) = kept.get_or_insert_with(|| (dir.clone(), read_serials(model)));
     zones.assign_serials(book, unix_now());
-    if book.changed() && write_serials(model, book) {
+    zones
+}
+
+/// Writes the serial book when serials moved since it was last written. Called after the new
+/// answers are out, because writing 200,000 zones' lines takes a tenth of a second. (Should the
+/// process die in between, the next start gives the changed zones a serial at least as large:
+/// serials follow the clock and the last saved one.)
+pub(crate) fn save_serials(model: &Model) {
+    let mut kept = SERIAL_BOOK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((dir, book)) = kept.as_mut()
+        && *dir == model.server.state_dir
+        && book.changed()
+        && write_serials(model, book)
+    {
         book.mark_saved();
     }
-    zones
 }
 
 pub(crate) fn unix_now() -> u32 {

@@ -168,6 +168,7 @@ async fn run(
             return ExitCode::from(1);
         }
     };
+    crate::save_serials(&model);
     let mut resign_at = generation.resign_at;
     let ca = generation.tls.as_ref().and_then(|t| t.ca_path.clone());
     let zones = generation.zones;
@@ -310,6 +311,7 @@ async fn run(
                     entries: applied.entries.unwrap_or(serving.entries),
                     challenges: !challenges.is_empty(),
                 };
+                crate::save_serials(&serving.model);
                 release_freed_memory();
                 resign_at = applied.resign_at;
                 if event == Event::Hangup {

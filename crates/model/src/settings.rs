@@ -59,7 +59,8 @@ impl Model {
             std::sync::Arc::ptr_eq(a, b) || a.as_ref() == b.as_ref()
         };
         let in_place = |i: usize, d: &std::sync::Arc<Domain>| {
-            earlier.domains.get(i).is_some_and(|e| e.name == d.name)
+            (earlier.domains.get(i))
+                .is_some_and(|e| std::sync::Arc::ptr_eq(e, d) || e.name == d.name)
         };
         let moved = self
             .domains
