@@ -338,6 +338,7 @@ pub fn count(n: usize, thing: &str) -> String {
 }
 
 fn check(path: Option<&Path>) -> ExitCode {
+    use std::fmt::Write as _;
     let (checked, path) = match load_checked(path, true) {
         Ok(m) => m,
         Err(code) => return code,
@@ -351,6 +352,9 @@ fn check(path: Option<&Path>) -> ExitCode {
         eprintln!("{}: [tls] certificate: {e}", path.display());
         return ExitCode::from(EXIT_INVALID);
     }
+    // One write for the whole report: a write (and a flush) per domain was 20,000 system calls
+    // for a hosting provider's file.
+    let mut report = String::new();
     for (d, z) in model.domains.iter().zip(zones.zones()) {
         let settings = model.client_settings(d);
         let kind = match &d.alias_of {
@@ -367,7 +371,8 @@ fn check(path: Option<&Path>) -> ExitCode {
         .into_iter()
         .filter_map(|(b, n)| b.then_some(n))
         .collect();
-        outln!(
+        let _ = writeln!(
+            report,
             "{}: {kind}; {} incoming, {} outgoing; {}; serves {}",
             settings.domain,
             settings.incoming.len(),
@@ -380,11 +385,15 @@ fn check(path: Option<&Path>) -> ExitCode {
             }
         );
     }
+    out!("{report}");
     outln!(
         "{}: ok, {}",
         path.display(),
         count(model.domains.len(), "domain")
     );
+    // The process ends here: freeing every zone and domain one by one would only delay the exit
+    // (a twentieth of `check` for 10,000 domains).
+    std::mem::forget((model, zones, checked.entries));
     ExitCode::SUCCESS
 }
 

@@ -42,14 +42,16 @@ pub(crate) fn advice_for(
             }
             origin = origin.base_name();
         };
+        // The type first: comparing names (case-insensitively, label by label) is the dearer test.
         let found: Vec<IpAddr> = zone
             .records()
-            .filter(|r| r.name == *host)
             .filter_map(|r| match &r.data {
-                RData::A(a) => Some(IpAddr::V4(a.0)),
-                RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+                RData::A(a) => Some((r, IpAddr::V4(a.0))),
+                RData::AAAA(a) => Some((r, IpAddr::V6(a.0))),
                 _ => None,
             })
+            .filter(|(r, _)| r.name == *host)
+            .map(|(_, ip)| ip)
             .collect();
         (!found.is_empty()).then_some(found)
     };

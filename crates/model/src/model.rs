@@ -488,6 +488,12 @@ impl HostTemplate {
     pub fn expand(&self, domain: &Name) -> String {
         crate::placeholder::expand(&self.0, domain)
     }
+
+    /// The host name for `domain` as a DNS name; an error when the expansion is not a valid
+    /// host name (an IP literal, or too long for this domain).
+    pub fn expand_name(&self, domain: &Name) -> Result<Name, String> {
+        crate::placeholder::host_name(&self.0, domain)
+    }
 }
 
 /// A documentation link.

@@ -20,6 +20,44 @@ pub fn expand(text: &str, domain: &Name) -> String {
     }
 }
 
+/// The host name `template` names for `domain` (a validated domain name): what
+/// `parse_hostname(expand(template, domain))` gives, errors included. Templates written `{domain}` or `LABELS.{domain}` in lower-case
+/// letters, digits and `-` (nearly all of them) are built from labels instead, without the
+/// round trip through text and IDNA that made each zone's host names a fifth of deriving it.
+pub fn host_name(template: &str, domain: &Name) -> Result<Name, String> {
+    match host_under(template, domain) {
+        Some(name) => Ok(name),
+        None => crate::name::parse_hostname(&expand(template, domain)),
+    }
+}
+
+/// [`host_name`]'s direct path; `None` hands anything else to the general one. An all-digit
+/// result (`1.{domain}` under `2.3.4`) is left to it too, since it may read as an IP address.
+pub(crate) fn host_under(template: &str, domain: &Name) -> Option<Name> {
+    let digits = |label: &[u8]| label.iter().all(u8::is_ascii_digit);
+    if template == DOMAIN {
+        return (!domain.iter().all(digits)).then(|| domain.clone());
+    }
+    let prefix = template.strip_suffix(DOMAIN)?.strip_suffix('.')?;
+    let mut all_digits = domain.iter().all(digits);
+    for label in prefix.split('.').map(str::as_bytes) {
+        let ldh = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-';
+        let valid = (1..=63).contains(&label.len())
+            && label.iter().all(ldh)
+            && label.first() != Some(&b'-')
+            && label.last() != Some(&b'-');
+        if !valid {
+            return None;
+        }
+        all_digits &= digits(label);
+    }
+    if all_digits {
+        return None;
+    }
+    // `parse_hostname`'s length rule.
+    crate::name::under(domain, prefix).filter(|n| n.len() <= 253)
+}
+
 /// The placeholders in `text` other than `{domain}`: every `{word}` where `word` is made of
 /// letters, digits, `_` and `-` (so JSON or other braces in record texts are left alone).
 pub fn unknown(text: &str) -> Vec<&str> {
@@ -58,5 +96,51 @@ mod tests {
         );
         assert!(unknown(r#"v=1 {"json": 1} {} { spaced }"#).is_empty());
         assert!(unknown("{domain").is_empty());
+    }
+
+    #[test]
+    fn host_names_built_from_labels_are_the_parsed_ones() {
+        let long = format!("{}.example", "a".repeat(63));
+        let domains = ["example.net", "xn--mnchen-3ya.de", "2.3.4", long.as_str()];
+        let long_prefix = format!(
+            "{}.{}.{}.{{domain}}",
+            "b".repeat(63),
+            "c".repeat(63),
+            "d".repeat(50)
+        );
+        let templates = [
+            "{domain}",
+            "mail.{domain}",
+            "_x.{domain}",
+            "a-b.c9.{domain}",
+            "1.{domain}",
+            "Mail.{domain}",
+            "-x.{domain}",
+            "x-.{domain}",
+            "a..{domain}",
+            ".{domain}",
+            "mail.{domain}.",
+            " mail.{domain}",
+            "mail.example.org",
+            "192.0.2.1",
+            "m\u{e4}il.{domain}",
+            long_prefix.as_str(),
+        ];
+        for d in domains {
+            let d = crate::name::parse_hostname(d).unwrap();
+            for t in templates {
+                let general = crate::name::parse_hostname(&expand(t, &d));
+                assert_eq!(host_name(t, &d), general, "{t} under {d}");
+                if let Some(n) = host_under(t, &d) {
+                    // Same labels, same letter case, same FQDN flag.
+                    assert_eq!(n.to_ascii(), general.unwrap().to_ascii(), "{t} under {d}");
+                }
+            }
+        }
+        let d = crate::name::parse_hostname("example.net").unwrap();
+        assert!(host_under("mail.{domain}", &d).is_some());
+        assert!(host_under("{domain}", &d).is_some());
+        let digits = crate::name::parse_hostname("2.3.4").unwrap();
+        assert!(host_under("1.{domain}", &digits).is_none());
     }
 }

@@ -431,7 +431,7 @@ fn same_shared_inputs(a: &Model, b: &Model) -> bool {
 fn host_addresses(model: &Model, d: &Domain) -> HashMap<Name, Vec<IpAddr>> {
     let mut map: HashMap<Name, Vec<IpAddr>> = HashMap::new();
     for h in &model.hosts {
-        if let Ok(n) = name::parse_hostname(&h.name.expand(d.template_domain())) {
+        if let Ok(n) = h.name.expand_name(d.template_domain()) {
             map.entry(n).or_insert_with(|| h.addresses.clone());
         }
     }
@@ -660,7 +660,7 @@ fn derive_zone(model: &Model, d: &Domain, issues: &mut Vec<ZoneIssue>) -> Zone {
     }
     for s in &services {
         for e in s.incoming.iter().chain(&s.outgoing) {
-            if let Ok(n) = name::parse_hostname(&e.host.expand(d.template_domain())) {
+            if let Ok(n) = e.host.expand_name(d.template_domain()) {
                 wanted.push((n, "services"));
             }
         }
@@ -815,7 +815,7 @@ fn mail_srv_records(d: &Domain, services: &[&crate::model::Service], ttl: u32) -
             if e.protocol != protocol || (e.security == Security::Tls) != implicit {
                 continue;
             }
-            let Ok(target) = name::parse_hostname(&e.host.expand(d.template_domain())) else {
+            let Ok(target) = e.host.expand_name(d.template_domain()) else {
                 continue;
             };
             let priority = u16::try_from(priority).unwrap_or(u16::MAX);

@@ -659,6 +659,10 @@ fn host(
     key: &str,
     diags: &mut Diagnostics,
 ) -> Option<Name> {
+    // The usual `mx1.{domain}` needs none of the checks below (see `host_under`).
+    if let Some(name) = crate::placeholder::host_under(raw, domain) {
+        return Some(name);
+    }
     let template = super::service::host_template(raw, Some(span.clone()), key, diags)?;
     let expanded = HostTemplate::expand(&template, domain);
     if expanded.parse::<IpAddr>().is_ok() {
