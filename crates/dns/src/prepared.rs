@@ -60,15 +60,39 @@ pub struct Prepared {
 }
 
 /// One independently locked part of the cache.
-type Shard = HashMap<Box<[u8]>, Option<std::sync::Arc<[u8]>>>;
+type Shard = hashbrown::HashTable<Cached>;
 
 /// Answers built on first use: key (as in `map`) plus one octet (0: no EDNS, 1: EDNS) → the
-/// canonical answer, `None` when it cannot be used (truncated, or not a plain OPT).
+/// canonical answer, or a mark that it cannot be used (truncated, or not a plain OPT).
 #[derive(Debug)]
 struct LazyCache {
     shards: Box<[std::sync::Mutex<Shard>]>,
     per_shard: usize,
-    hasher: std::collections::hash_map::RandomState,
+    hasher: std::hash::RandomState,
+}
+
+/// One answer of the on-first-use cache. Key and answer share one allocation and the table
+/// keeps the hash beside it, so that a lookup hashes the key once (for the shard and the table
+/// alike) and reads one block of memory past the table: with thousands of zones these are cache
+/// misses, and each was a visible part of a query's cost.
+#[derive(Debug)]
+struct Cached {
+    hash: u64,
+    /// The key, then the answer (nothing after the key when it cannot be used).
+    bytes: Box<[u8]>,
+    key_len: u16,
+}
+
+impl Cached {
+    fn key(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.key_len)]
+    }
+
+    /// The canonical answer, `None` when it cannot be used.
+    fn answer(&self) -> Option<&[u8]> {
+        let answer = &self.bytes[usize::from(self.key_len)..];
+        (!answer.is_empty()).then_some(answer)
+    }
 }
 
 #[derive(Debug)]
@@ -132,10 +156,10 @@ impl Prepared {
             map: HashMap::new(),
             lazy: Some(LazyCache {
                 shards: (0..SHARDS)
-                    .map(|_| std::sync::Mutex::new(HashMap::new()))
+                    .map(|_| std::sync::Mutex::new(Shard::new()))
                     .collect(),
                 per_shard,
-                hasher: std::collections::hash_map::RandomState::new(),
+                hasher: std::hash::RandomState::new(),
             }),
         }
     }
@@ -224,10 +248,7 @@ impl Prepared {
             return false;
         };
         if let Some(cache) = &self.lazy {
-            let Some(prepared) = cache.get_or_build(authority, &q) else {
-                return false;
-            };
-            return patch(&prepared, &q, query, out);
+            return cache.answer(authority, &q, |prepared| patch(prepared, &q, query, out));
         }
         let Some(entry) = self.map.get(&q.key[..q.key_len]) else {
             return false;
@@ -269,48 +290,79 @@ fn patch(prepared: &[u8], q: &SimpleQuery, query: &[u8], out: &mut Vec<u8>) -> b
 }
 
 impl LazyCache {
-    /// The canonical answer for `q`'s name, type and encoding: cached, or built now by the
-    /// general path. Only positive and NODATA answers are kept: names that do not exist (a
-    /// random-name flood) must not push the asked-for answers out.
-    fn get_or_build(&self, authority: &Authority, q: &SimpleQuery) -> Option<std::sync::Arc<[u8]>> {
+    /// Runs `with` on the canonical answer for `q`'s name, type and encoding: cached (`with`
+    /// runs under the shard's lock, which costs less than sharing the bytes out), or built now by
+    /// the general path. `false` when there is no usable answer. Only positive and NODATA answers
+    /// are kept: names that do not exist (a random-name flood) must not push the asked-for
+    /// answers out.
+    fn answer(
+        &self,
+        authority: &Authority,
+        q: &SimpleQuery,
+        with: impl FnOnce(&[u8]) -> bool,
+    ) -> bool {
         use std::hash::BuildHasher as _;
         let mut key = [0u8; MAX_KEY + 1];
         key[..q.key_len].copy_from_slice(&q.key[..q.key_len]);
         let encoding = Encoding::of(q.edns);
         key[q.key_len] = encoding as u8;
         let key = &key[..=q.key_len];
-        let shard = &self.shards[self.hasher.hash_one(key) as usize % self.shards.len()];
-        // A poisoned shard only means a worker panicked while holding it; the map is intact.
-        if let Some(found) = shard.lock().unwrap_or_else(|p| p.into_inner()).get(key) {
-            return found.clone();
+        let hash = self.hasher.hash_one(key);
+        // The table uses the hash's low bits; the shard takes its high ones, so that the entries
+        // of one shard do not all share their low bits.
+        let shard = &self.shards[(hash >> 58) as usize % self.shards.len()];
+        let same = |c: &Cached| c.hash == hash && c.key() == key;
+        {
+            // A poisoned shard only means a worker panicked while holding it; the table is intact.
+            let table = shard.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(found) = table.find(hash, same) {
+                return found.answer().is_some_and(with);
+            }
         }
         let canonical = canonical_query(
             &q.key[..q.name_len],
             &q.key[q.name_len..q.key_len],
             encoding,
         );
-        let reply = respond_general(
+        let Some(reply) = respond_general(
             authority,
             &canonical,
             Transport::Udp,
             IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         )
         .into_iter()
-        .next()?;
+        .next() else {
+            return false;
+        };
         if reply.len() < 12 || reply[3] & 0x0f != 0 {
-            return None;
+            return false;
         }
-        let usable = (reply[2] & 0x02 == 0 && (q.edns.is_none() || ends_with_plain_opt(&reply)))
-            .then(|| std::sync::Arc::<[u8]>::from(reply));
-        let mut map = shard.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= self.per_shard {
-            // Full: drop one entry (the first in the map's arbitrary order) to stay bounded.
-            if let Some(old) = map.keys().next().cloned() {
-                map.remove(&old);
+        let usable = reply[2] & 0x02 == 0 && (q.edns.is_none() || ends_with_plain_opt(&reply));
+        let mut bytes = Vec::with_capacity(key.len() + if usable { reply.len() } else { 0 });
+        bytes.extend_from_slice(key);
+        if usable {
+            bytes.extend_from_slice(&reply);
+        }
+        let cached = Cached {
+            hash,
+            bytes: bytes.into_boxed_slice(),
+            key_len: u16::try_from(key.len()).unwrap_or(u16::MAX),
+        };
+        let answered = cached.answer().is_some_and(with);
+        let mut table = shard.lock().unwrap_or_else(|p| p.into_inner());
+        if table.find(hash, same).is_none() {
+            if table.len() >= self.per_shard {
+                // Full: drop one entry (the first in the table's arbitrary order) to stay bounded.
+                let first = table.iter().next().map(|c| (c.hash, c.key().to_vec()));
+                if let Some((h, k)) = first
+                    && let Ok(entry) = table.find_entry(h, |c| c.hash == h && c.key() == k)
+                {
+                    entry.remove();
+                }
             }
+            table.insert_unique(hash, cached, |c| c.hash);
         }
-        map.insert(key.into(), usable.clone());
-        usable
+        answered
     }
 }
 
