@@ -183,6 +183,11 @@ impl Authority {
         &self.tsig
     }
 
+    /// Number of zones served.
+    pub fn zone_count(&self) -> usize {
+        self.zones.len()
+    }
+
     /// Every `(name, types present)` of every zone, for precomputing answers.
     pub fn names(&self) -> impl Iterator<Item = (&Name, Vec<RecordType>)> {
         self.zones.iter().flat_map(|z| {
