@@ -315,9 +315,10 @@ impl LazyCache {
         key[q.key_len] = encoding as u8;
         let key = &key[..=q.key_len];
         let hash = self.hasher.hash_one(key);
-        // The table uses the hash's low bits; the shard takes its high ones, so that the entries
-        // of one shard do not all share their low bits.
-        let shard = &self.shards[(hash >> 58) as usize % self.shards.len()];
+        // The table places entries by the hash's low bits and tags them with its top seven; the
+        // shard is picked by bits in between, so that the entries of one shard do not share either
+        // (shared tag bits would make every probe compare keys).
+        let shard = &self.shards[(hash >> 32) as usize % self.shards.len()];
         let same = |c: &Cached| c.hash == hash && c.key() == key;
         {
             // A poisoned shard only means a worker panicked while holding it; the table is intact.

@@ -21,9 +21,10 @@ pub fn expand(text: &str, domain: &Name) -> String {
 }
 
 /// The host name `template` names for `domain` (a validated domain name): what
-/// `parse_hostname(expand(template, domain))` gives, errors included. Templates written `{domain}` or `LABELS.{domain}` in lower-case
-/// letters, digits and `-` (nearly all of them) are built from labels instead, without the
-/// round trip through text and IDNA that made each zone's host names a fifth of deriving it.
+/// `parse_hostname(expand(template, domain))` gives, errors included. Templates written
+/// `{domain}` or `LABELS.{domain}` in lower-case letters, digits and `-` (nearly all of them) are
+/// built from labels instead, without the round trip through text and IDNA that made each zone's
+/// host names a fifth of deriving it.
 pub fn host_name(template: &str, domain: &Name) -> Result<Name, String> {
     match host_under(template, domain) {
         Some(name) => Ok(name),

@@ -98,9 +98,8 @@ impl DomainEntries {
         model: &Model,
         base: &Path,
     ) -> bool {
-        let empty = DomainSection::default();
         self.shared.as_ref().is_some_and(|s| {
-            s.defaults == *defaults.unwrap_or(&empty)
+            s.defaults == *defaults.unwrap_or(&NO_DEFAULTS)
                 && s.services == model.services
                 && s.tsig_keys == model.tsig_keys
                 && s.base == base
