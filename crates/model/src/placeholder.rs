@@ -35,28 +35,20 @@ pub fn host_name(template: &str, domain: &Name) -> Result<Name, String> {
 /// [`host_name`]'s direct path; `None` hands anything else to the general one. An all-digit
 /// result (`1.{domain}` under `2.3.4`) is left to it too, since it may read as an IP address.
 pub(crate) fn host_under(template: &str, domain: &Name) -> Option<Name> {
-    let digits = |label: &[u8]| label.iter().all(u8::is_ascii_digit);
-    if template == DOMAIN {
-        return (!domain.iter().all(digits)).then(|| domain.clone());
-    }
-    let prefix = template.strip_suffix(DOMAIN)?.strip_suffix('.')?;
-    let mut all_digits = domain.iter().all(digits);
-    for label in prefix.split('.').map(str::as_bytes) {
-        let ldh = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-';
-        let valid = (1..=63).contains(&label.len())
-            && label.iter().all(ldh)
-            && label.first() != Some(&b'-')
-            && label.last() != Some(&b'-');
-        if !valid {
+    let name = if template == DOMAIN {
+        domain.clone()
+    } else {
+        let prefix = template.strip_suffix(DOMAIN)?.strip_suffix('.')?;
+        // `parse_hostname` would lower-case these; the general path does it.
+        if prefix.bytes().any(|b| b.is_ascii_uppercase()) {
             return None;
         }
-        all_digits &= digits(label);
-    }
-    if all_digits {
-        return None;
-    }
-    // `parse_hostname`'s length rule.
-    crate::name::under(domain, prefix).filter(|n| n.len() <= 253)
+        // Empty or over-long labels fail here, anything else `check_ldh` refuses below.
+        crate::name::under(domain, prefix)?
+    };
+    crate::name::check_ldh(&name).ok()?;
+    let digits = |label: &[u8]| label.iter().all(u8::is_ascii_digit);
+    (!name.iter().all(digits)).then_some(name)
 }
 
 /// The placeholders in `text` other than `{domain}`: every `{word}` where `word` is made of
